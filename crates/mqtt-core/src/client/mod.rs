@@ -1,0 +1,319 @@
+//! The sans-IO client: the application calls `publish`, `subscribe`,
+//! `disconnect`; the driver feeds `handle_*` with what the network and the
+//! clock did and drains `poll_action`, `poll_transmit`, `poll_event` and
+//! `poll_timeout`.
+
+mod session;
+mod types;
+
+pub use types::*;
+
+use crate::codec::{decode, Packet, Publish, QoS, Subscribe, SubscribeFilters, Unsubscribe, UnsubscribeFilters};
+use crate::reconnect::ReconnectSchedule;
+use session::{Emit, Session, Step};
+
+/// One MQTT connection's whole state, over caller-given buffers `B`.
+pub struct Client<B> {
+    inbound: Inbound<B>,
+    session: Session<B>,
+}
+
+/// Received bytes not yet decoded. Events borrow from here.
+struct Inbound<B> {
+    buf: B,
+    start: usize,
+    end: usize,
+    max_packet: usize,
+}
+
+impl<'c> Config<'c> {
+    fn connect_packet(&self) -> Packet<'c> {
+        Packet::Connect(crate::codec::Connect {
+            clean_session: self.clean_session,
+            keep_alive: self.keep_alive_secs,
+            client_id: self.client_id,
+            will: self.will,
+            username: self.username,
+            password: self.password,
+        })
+    }
+
+    /// The size of the CONNECT packet (for `Storage::connect`), or why the
+    /// configuration cannot be encoded.
+    pub fn connect_len(&self) -> Result<usize, ClientError> {
+        Ok(self.connect_packet().encoded_len()?)
+    }
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
+    /// Checks the configuration and encodes its CONNECT once; every link
+    /// sends those bytes first [MQTT-3.1.0-1].
+    pub fn new(config: &Config<'_>, mut storage: Storage<B>) -> Result<Self, ClientError> {
+        let connect = config.connect_packet();
+        let needed = connect.encoded_len()?;
+        let connect_len = connect
+            .encode(storage.connect.as_mut())
+            .map_err(|_| ClientError::ConnectBufferTooSmall { needed })?;
+        let capacity = storage.inbound.as_ref().len();
+        let max_packet = match config.max_inbound_packet {
+            0 => capacity,
+            n => n.min(capacity),
+        };
+        Ok(Client {
+            inbound: Inbound { buf: storage.inbound, start: 0, end: 0, max_packet },
+            session: Session::new(config, storage.outbound, storage.inflight, storage.connect, connect_len),
+        })
+    }
+
+    // ---- getters ----
+
+    pub fn state(&self) -> State {
+        self.session.state()
+    }
+
+    /// Bytes free in the outbound buffer now.
+    pub fn outbound_free(&self) -> usize {
+        self.session.out.free()
+    }
+
+    /// QoS 1 messages sent or queued and not yet acknowledged.
+    pub fn inflight(&self) -> usize {
+        self.session.inflight.live() + self.session.queued_qos1
+    }
+
+    pub fn reconnect_schedule(&self) -> &ReconnectSchedule {
+        &self.session.schedule
+    }
+
+    pub fn auto_reconnect(&self) -> bool {
+        self.session.auto_reconnect
+    }
+
+    // ---- what the application asks ----
+
+    /// Starts the first attempt (or a new one after `Disconnected`).
+    pub fn connect(&mut self, now: u64) -> Result<(), ClientError> {
+        self.session.connect(now)
+    }
+
+    /// Queues a PUBLISH whole, or refuses it and changes nothing. Returns the
+    /// packet id for QoS 1. Allowed while the link is down: it goes out
+    /// after the next CONNACK.
+    pub fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<Option<u16>, ClientError> {
+        types::supported(qos)?;
+        self.session.check_open()?;
+        // The id does not change the size; 1 stands in while checking.
+        let probe = |packet_id| Publish { dup: false, qos, retain, topic, packet_id, payload };
+        let placeholder = (qos != QoS::AtMostOnce).then_some(1);
+        let len = Packet::Publish(probe(placeholder)).encoded_len()?;
+        let s = &mut self.session;
+        if len > s.out.capacity() || (qos == QoS::AtLeastOnce && !s.inflight.fits_at_all(len)) {
+            return Err(ClientError::TooLarge);
+        }
+        if len > s.out.free() {
+            return Err(ClientError::OutboundFull);
+        }
+        let packet_id = if qos == QoS::AtLeastOnce {
+            if !s.inflight.can_reserve(len) {
+                return Err(ClientError::InflightFull);
+            }
+            let id = s.ids.allocate().ok_or(ClientError::NoPacketId)?;
+            s.inflight.reserve(len);
+            s.queued_qos1 += 1;
+            Some(id)
+        } else {
+            None
+        };
+        let packet = Packet::Publish(probe(packet_id));
+        s.out.push_with(len, |buf| {
+            let _ = packet.encode(buf);
+        });
+        Ok(packet_id)
+    }
+
+    /// Queues a SUBSCRIBE for the filters; `Event::Subscribed` carries its
+    /// SUBACK. Returns the packet id.
+    pub fn subscribe(&mut self, filters: &[(&str, QoS)]) -> Result<u16, ClientError> {
+        for (_, qos) in filters {
+            types::supported(*qos)?;
+        }
+        let count = filters.len();
+        self.session.queue_with_id(session::PendingKind::Subscribe, count, |packet_id| {
+            Packet::Subscribe(Subscribe { packet_id, filters: SubscribeFilters::List(filters) })
+        })
+    }
+
+    /// Queues an UNSUBSCRIBE; `Event::Unsubscribed` carries its UNSUBACK.
+    pub fn unsubscribe(&mut self, filters: &[&str]) -> Result<u16, ClientError> {
+        let count = filters.len();
+        self.session.queue_with_id(session::PendingKind::Unsubscribe, count, |packet_id| {
+            Packet::Unsubscribe(Unsubscribe { packet_id, filters: UnsubscribeFilters::List(filters) })
+        })
+    }
+
+    /// Sends a PINGREQ now (when connected). False when it could not be
+    /// queued.
+    pub fn ping(&mut self, now: u64) -> bool {
+        self.session.ping(now)
+    }
+
+    /// Flushes what is queued, sends DISCONNECT, closes; no reconnect after.
+    pub fn disconnect(&mut self, now: u64) {
+        self.session.disconnect(now);
+        self.sync_inbound();
+    }
+
+    pub fn set_auto_reconnect(&mut self, enabled: bool) {
+        if !self.session.closing {
+            self.session.auto_reconnect = enabled;
+        }
+    }
+
+    pub fn set_reconnect_delays_ms(&mut self, delays: &[u32]) -> Result<(), ClientError> {
+        self.session.schedule.set_delays_ms(delays).map_err(ClientError::Schedule)
+    }
+
+    pub fn set_reconnect_delays_secs(&mut self, delays: &[f64]) -> Result<(), ClientError> {
+        self.session.schedule.set_delays_secs(delays).map_err(ClientError::Schedule)
+    }
+
+    // ---- what the network and the clock did ----
+
+    /// The TCP connection asked for by `LinkAction::Open` is up.
+    pub fn handle_link_up(&mut self, now: u64) {
+        self.session.link_up(now);
+    }
+
+    /// The socket closed or failed (or the connect failed).
+    pub fn handle_link_down(&mut self, now: u64, reason: DisconnectReason) {
+        self.session.lose_link(now, reason, false);
+        self.sync_inbound();
+    }
+
+    pub fn handle_timeout(&mut self, now: u64) {
+        self.session.handle_timeout(now);
+        self.sync_inbound();
+    }
+
+    /// Free space to read socket bytes into; then call `commit_received`.
+    /// Empty while there is no link, or while the buffer holds a whole
+    /// packet not yet taken out by `poll_event` (backpressure).
+    pub fn receive_buffer(&mut self) -> &mut [u8] {
+        let inb = &mut self.inbound;
+        if !self.session.link_readable() {
+            return &mut [];
+        }
+        if inb.start > 0 {
+            let (start, end) = (inb.start, inb.end);
+            inb.buf.as_mut().copy_within(start..end, 0);
+            inb.end -= start;
+            inb.start = 0;
+        }
+        let end = inb.end;
+        &mut inb.buf.as_mut()[end..]
+    }
+
+    pub fn commit_received(&mut self, n: usize) {
+        let inb = &mut self.inbound;
+        inb.end = (inb.end + n).min(inb.buf.as_ref().len());
+    }
+
+    /// Copies in as much of `data` as fits; returns how much.
+    pub fn handle_input(&mut self, data: &[u8]) -> usize {
+        let room = self.receive_buffer();
+        let n = room.len().min(data.len());
+        room[..n].copy_from_slice(&data[..n]);
+        self.commit_received(n);
+        n
+    }
+
+    // ---- what comes out ----
+
+    pub fn poll_action(&mut self) -> Option<LinkAction> {
+        self.session.poll_action()
+    }
+
+    /// Bytes to hand to the socket now (empty when nothing is due).
+    pub fn poll_transmit(&self) -> &[u8] {
+        self.session.transmit()
+    }
+
+    /// `n` bytes of `poll_transmit` were handed to the socket.
+    pub fn advance_transmit(&mut self, now: u64, n: usize) {
+        self.session.advance_transmit(now, n);
+        self.sync_inbound();
+    }
+
+    /// When `handle_timeout` wants to be called next.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.session.poll_timeout()
+    }
+
+    /// The next event, decoding received bytes as needed. A QoS 1 message
+    /// is acknowledged as it is returned.
+    pub fn poll_event(&mut self, now: u64) -> Option<Event<'_>> {
+        if let Some(reason) = self.session.events.pop() {
+            return Some(Event::Disconnected { reason });
+        }
+        let inb = &mut self.inbound;
+        let session = &mut self.session;
+        loop {
+            if !session.link_readable() {
+                return None;
+            }
+            let data = &inb.buf.as_ref()[inb.start..inb.end];
+            let (packet, used) = match decode(data, inb.max_packet) {
+                Ok(None) => return None,
+                Ok(Some(p)) => p,
+                Err(e) => {
+                    session.violation(now, crate::client::ProtocolError::Malformed(e));
+                    inb.start = 0;
+                    inb.end = 0;
+                    return session.events.pop().map(|reason| Event::Disconnected { reason });
+                }
+            };
+            match session.on_packet(now, &packet) {
+                Step::Stall => return None,
+                Step::Violation => {
+                    inb.start = 0;
+                    inb.end = 0;
+                    return session.events.pop().map(|reason| Event::Disconnected { reason });
+                }
+                Step::Done(emit) => {
+                    inb.start += used;
+                    let event = match (emit, packet) {
+                        (Emit::Connected { session_present }, _) => Event::Connected { session_present },
+                        (Emit::Disconnected, _) => {
+                            inb.start = 0;
+                            inb.end = 0;
+                            return session.events.pop().map(|reason| Event::Disconnected { reason });
+                        }
+                        (Emit::Message, Packet::Publish(p)) => Event::Message(p),
+                        (Emit::Subscribed, Packet::SubAck(s)) => {
+                            Event::Subscribed { packet_id: s.packet_id, return_codes: s.return_codes }
+                        }
+                        (Emit::Unsubscribed(packet_id), _) => Event::Unsubscribed { packet_id },
+                        (Emit::Published(packet_id), _) => Event::Published { packet_id },
+                        (Emit::Pong, _) => Event::Pong,
+                        _ => continue,
+                    };
+                    return Some(event);
+                }
+            }
+        }
+    }
+
+    /// After the session dropped a link, received bytes of it are void.
+    fn sync_inbound(&mut self) {
+        if !self.session.link_readable() {
+            self.inbound.start = 0;
+            self.inbound.end = 0;
+        }
+    }
+}

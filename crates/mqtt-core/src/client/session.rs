@@ -1,0 +1,629 @@
+//! The connection state machine behind `Client`: link life cycle,
+//! keep-alive, acknowledgements, what to transmit next.
+
+use super::types::*;
+use crate::codec::{ConnectReturnCode, Packet, PacketType, QoS};
+use crate::id_pool::IdPool;
+use crate::inflight::InflightStore;
+use crate::outbound::{ControlQueue, OutboundQueue};
+use crate::reconnect::ReconnectSchedule;
+
+const PINGREQ: [u8; 2] = [0xc0, 0x00];
+const DISCONNECT: [u8; 2] = [0xe0, 0x00];
+/// SUBSCRIBE / UNSUBSCRIBE packets awaiting their acknowledgement.
+const MAX_PENDING: usize = 16;
+/// Link-loss events not yet polled (one per loss; a few at most between polls).
+const EVENT_RING: usize = 8;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    Down,
+    /// The driver is opening TCP.
+    Opening,
+    /// TCP is up; `sent` bytes of CONNECT handed over; waiting for CONNACK.
+    Handshake { sent: usize },
+    Up,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PendingKind {
+    Subscribe,
+    Unsubscribe,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    id: u16,
+    kind: PendingKind,
+    /// How many filters: the SUBACK must carry as many codes.
+    count: usize,
+    /// Fully handed to the socket (so lost with the link).
+    sent: bool,
+}
+
+/// Which queue the socket is being fed from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Nothing,
+    Connect,
+    Control,
+    Resend,
+    Outbound,
+}
+
+/// What a received packet produced.
+pub enum Emit {
+    Connected { session_present: bool },
+    Disconnected,
+    Message,
+    Subscribed,
+    Unsubscribed(u16),
+    Published(u16),
+    Pong,
+}
+
+pub enum Step {
+    Done(Emit),
+    /// Cannot take the packet now (no room for its PUBACK): try later.
+    Stall,
+    Violation,
+}
+
+/// Link-loss reasons waiting for `poll_event`.
+pub struct EventRing {
+    items: [Option<DisconnectReason>; EVENT_RING],
+    head: usize,
+    len: usize,
+}
+
+impl EventRing {
+    const fn new() -> Self {
+        EventRing { items: [None; EVENT_RING], head: 0, len: 0 }
+    }
+
+    fn push(&mut self, r: DisconnectReason) {
+        if self.len == EVENT_RING {
+            // Only reachable if the driver never polls: keep the newest.
+            self.pop();
+        }
+        self.items[(self.head + self.len) % EVENT_RING] = Some(r);
+        self.len += 1;
+    }
+
+    pub fn pop(&mut self) -> Option<DisconnectReason> {
+        if self.len == 0 {
+            return None;
+        }
+        let r = self.items[self.head].take();
+        self.head = (self.head + 1) % EVENT_RING;
+        self.len -= 1;
+        r
+    }
+}
+
+pub struct Session<B> {
+    connect: B,
+    connect_len: usize,
+    pub out: OutboundQueue<B>,
+    ctrl: ControlQueue,
+    pub inflight: InflightStore<B>,
+    /// QoS 1 publishes admitted but still in `out` (not yet in `inflight`).
+    pub queued_qos1: usize,
+    pub ids: IdPool,
+    pending: [Option<Pending>; MAX_PENDING],
+    pub schedule: ReconnectSchedule,
+    pub auto_reconnect: bool,
+    pub events: EventRing,
+
+    keep_alive_ms: u64,
+    connect_timeout_ms: u64,
+    pingresp_timeout_ms: u64,
+    grace_ms: u64,
+
+    link: Link,
+    started: bool,
+    pub closing: bool,
+    closed: bool,
+    disconnect_queued: bool,
+    open_requested: bool,
+    close_requested: bool,
+    reconnect_at: Option<u64>,
+    attempt_deadline: Option<u64>,
+    close_deadline: Option<u64>,
+    ping_deadline: Option<u64>,
+    last_send: u64,
+    /// Re-sending in-flight QoS 1 after a reconnect: record offset and
+    /// bytes of it already handed over.
+    resend: Option<(usize, usize)>,
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
+    pub fn new(config: &Config<'_>, outbound: B, inflight: B, connect: B, connect_len: usize) -> Self {
+        let keep_alive_ms = config.keep_alive_secs as u64 * 1000;
+        let pingresp_timeout_ms = match config.pingresp_timeout_ms {
+            0 => (keep_alive_ms / 2).max(1),
+            n => n as u64,
+        };
+        Session {
+            connect,
+            connect_len,
+            out: OutboundQueue::new(outbound),
+            ctrl: ControlQueue::new(),
+            inflight: InflightStore::new(inflight),
+            queued_qos1: 0,
+            ids: IdPool::new(),
+            pending: [None; MAX_PENDING],
+            schedule: ReconnectSchedule::new(),
+            auto_reconnect: false,
+            events: EventRing::new(),
+            keep_alive_ms,
+            connect_timeout_ms: config.connect_timeout_ms as u64,
+            pingresp_timeout_ms,
+            grace_ms: config.disconnect_grace_ms as u64,
+            link: Link::Down,
+            started: false,
+            closing: false,
+            closed: false,
+            disconnect_queued: false,
+            open_requested: false,
+            close_requested: false,
+            reconnect_at: None,
+            attempt_deadline: None,
+            close_deadline: None,
+            ping_deadline: None,
+            last_send: 0,
+            resend: None,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        match self.link {
+            _ if self.closed => State::Closed,
+            Link::Up if self.closing => State::Disconnecting,
+            Link::Up => State::Connected,
+            Link::Opening | Link::Handshake { .. } => State::Connecting,
+            Link::Down if self.reconnect_at.is_some() => State::WaitingToReconnect,
+            Link::Down if !self.started => State::Idle,
+            Link::Down => State::Disconnected,
+        }
+    }
+
+    pub fn link_readable(&self) -> bool {
+        matches!(self.link, Link::Handshake { .. } | Link::Up)
+    }
+
+    pub fn check_open(&self) -> Result<(), ClientError> {
+        if self.closing || self.closed {
+            Err(ClientError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    // ---- application requests ----
+
+    pub fn connect(&mut self, now: u64) -> Result<(), ClientError> {
+        self.check_open()?;
+        if self.link == Link::Down {
+            self.start_attempt(now);
+        }
+        Ok(())
+    }
+
+    fn start_attempt(&mut self, now: u64) {
+        self.started = true;
+        self.link = Link::Opening;
+        self.open_requested = true;
+        self.reconnect_at = None;
+        self.attempt_deadline = Some(now + self.connect_timeout_ms);
+    }
+
+    /// Queues a SUBSCRIBE or UNSUBSCRIBE built by `build` around a fresh id.
+    pub fn queue_with_id<'p>(
+        &mut self,
+        kind: PendingKind,
+        count: usize,
+        build: impl Fn(u16) -> Packet<'p>,
+    ) -> Result<u16, ClientError> {
+        self.check_open()?;
+        let len = build(1).encoded_len()?;
+        if len > self.out.capacity() {
+            return Err(ClientError::TooLarge);
+        }
+        if len > self.out.free() {
+            return Err(ClientError::OutboundFull);
+        }
+        let slot = self.pending.iter().position(Option::is_none).ok_or(ClientError::TooManyPending)?;
+        let id = self.ids.allocate().ok_or(ClientError::NoPacketId)?;
+        let packet = build(id);
+        self.out.push_with(len, |buf| {
+            let _ = packet.encode(buf);
+        });
+        self.pending[slot] = Some(Pending { id, kind, count, sent: false });
+        Ok(id)
+    }
+
+    pub fn ping(&mut self, now: u64) -> bool {
+        if self.link != Link::Up || self.disconnect_queued || !self.ctrl.push(&PINGREQ) {
+            return false;
+        }
+        self.ping_deadline.get_or_insert(now + self.pingresp_timeout_ms);
+        true
+    }
+
+    pub fn disconnect(&mut self, now: u64) {
+        if self.closed || self.closing {
+            return;
+        }
+        self.closing = true;
+        self.auto_reconnect = false;
+        self.reconnect_at = None;
+        match self.link {
+            Link::Up => {
+                self.close_deadline = Some(now + self.grace_ms);
+                self.queue_disconnect_when_drained();
+            }
+            Link::Down => self.finish_close(),
+            Link::Opening | Link::Handshake { .. } => self.lose_link(now, DisconnectReason::Requested, true),
+        }
+    }
+
+    /// DISCONNECT goes out after everything the application queued.
+    fn queue_disconnect_when_drained(&mut self) {
+        if self.closing
+            && self.link == Link::Up
+            && !self.disconnect_queued
+            && self.out.is_empty()
+            && self.resend.is_none()
+            && self.ctrl.push(&DISCONNECT)
+        {
+            self.disconnect_queued = true;
+        }
+    }
+
+    fn finish_close(&mut self) {
+        self.closed = true;
+        self.open_requested = false;
+        self.close_deadline = None;
+        self.out.clear();
+        self.inflight.clear();
+        self.queued_qos1 = 0;
+        self.pending = [None; MAX_PENDING];
+        self.ids = IdPool::new();
+    }
+
+    // ---- network and clock ----
+
+    pub fn link_up(&mut self, _now: u64) {
+        if self.link == Link::Opening {
+            self.link = Link::Handshake { sent: 0 };
+        }
+    }
+
+    /// The link is gone: report it, keep what the application queued for the
+    /// next link, schedule the next attempt.
+    pub fn lose_link(&mut self, now: u64, reason: DisconnectReason, close_socket: bool) {
+        if self.link == Link::Down {
+            return;
+        }
+        self.link = Link::Down;
+        self.open_requested = false;
+        self.close_requested |= close_socket;
+        self.ctrl.clear();
+        self.ping_deadline = None;
+        self.attempt_deadline = None;
+        self.resend = None;
+        self.disconnect_queued = false;
+        // Everything in the store went out whole: it goes again with DUP.
+        self.inflight.mark_all_dup();
+        // A packet cut off mid-way goes again whole; a QoS 1 PUBLISH of it
+        // is then a re-delivery.
+        if let Some(head) = self.out.rewind() {
+            if head[0] >> 4 == PacketType::Publish as u8 && (head[0] >> 1) & 3 == 1 {
+                head[0] |= 0x08;
+            }
+        }
+        // A SUBACK or UNSUBACK for what was sent on this link will never come.
+        for slot in self.pending.iter_mut() {
+            if let Some(p) = slot {
+                if p.sent {
+                    self.ids.release(p.id);
+                    *slot = None;
+                }
+            }
+        }
+        if self.closing {
+            self.events.push(DisconnectReason::Requested);
+            self.finish_close();
+            return;
+        }
+        self.events.push(reason);
+        if self.auto_reconnect {
+            self.reconnect_at = Some(now + self.schedule.next_delay_ms() as u64);
+        }
+    }
+
+    pub fn violation(&mut self, now: u64, e: ProtocolError) {
+        self.lose_link(now, DisconnectReason::Protocol(e), true);
+    }
+
+    pub fn handle_timeout(&mut self, now: u64) {
+        if self.reconnect_at.is_some_and(|t| now >= t) && self.link == Link::Down {
+            self.start_attempt(now);
+        }
+        let attempting = matches!(self.link, Link::Opening | Link::Handshake { .. });
+        if attempting && self.attempt_deadline.is_some_and(|t| now >= t) {
+            self.lose_link(now, DisconnectReason::ConnectTimeout, true);
+            return;
+        }
+        if self.link != Link::Up {
+            return;
+        }
+        if self.close_deadline.is_some_and(|t| now >= t) {
+            self.lose_link(now, DisconnectReason::Requested, true);
+        } else if self.ping_deadline.is_some_and(|t| now >= t) {
+            self.lose_link(now, DisconnectReason::KeepAliveTimeout, true);
+        } else if self.keep_alive_due().is_some_and(|t| now >= t) {
+            // Queued or not (a full control queue means a stalled socket),
+            // the PINGRESP deadline starts now: a stalled link is a dead one.
+            let _ = self.ctrl.push(&PINGREQ);
+            self.ping_deadline = Some(now + self.pingresp_timeout_ms);
+        }
+    }
+
+    /// PINGREQ at half the keep-alive after the last packet sent.
+    fn keep_alive_due(&self) -> Option<u64> {
+        if self.keep_alive_ms == 0 || self.ping_deadline.is_some() || self.closing {
+            return None;
+        }
+        Some(self.last_send + self.keep_alive_ms / 2)
+    }
+
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let mut t: Option<u64> = None;
+        let mut consider = |d: Option<u64>| {
+            if let Some(d) = d {
+                t = Some(t.map_or(d, |t| t.min(d)));
+            }
+        };
+        match self.link {
+            Link::Down => consider(self.reconnect_at),
+            Link::Opening | Link::Handshake { .. } => consider(self.attempt_deadline),
+            Link::Up => {
+                consider(self.close_deadline);
+                consider(self.ping_deadline);
+                consider(self.keep_alive_due());
+            }
+        }
+        t
+    }
+
+    pub fn poll_action(&mut self) -> Option<LinkAction> {
+        if self.close_requested {
+            self.close_requested = false;
+            return Some(LinkAction::Close);
+        }
+        if self.open_requested {
+            self.open_requested = false;
+            return Some(LinkAction::Open);
+        }
+        None
+    }
+
+    // ---- transmit ----
+
+    fn source(&self) -> Source {
+        match self.link {
+            Link::Handshake { sent } if sent < self.connect_len => Source::Connect,
+            Link::Up => {
+                // Finish a packet before starting another.
+                if self.ctrl.mid_packet() {
+                    Source::Control
+                } else if matches!(self.resend, Some((_, k)) if k > 0) {
+                    Source::Resend
+                } else if self.out.mid_packet() {
+                    Source::Outbound
+                } else if !self.ctrl.is_empty() {
+                    Source::Control
+                } else if self.resend.is_some() {
+                    Source::Resend
+                } else if !self.out.is_empty() {
+                    Source::Outbound
+                } else {
+                    Source::Nothing
+                }
+            }
+            _ => Source::Nothing,
+        }
+    }
+
+    pub fn transmit(&self) -> &[u8] {
+        match self.source() {
+            Source::Nothing => &[],
+            Source::Connect => match self.link {
+                Link::Handshake { sent } => &self.connect.as_ref()[sent..self.connect_len],
+                _ => &[],
+            },
+            Source::Control => self.ctrl.unsent(),
+            Source::Resend => match self.resend.and_then(|(at, k)| Some((self.inflight.record(at)?, k))) {
+                Some(((_, _, bytes, _), k)) => &bytes[k..],
+                None => &[],
+            },
+            Source::Outbound => self.out.unsent(),
+        }
+    }
+
+    pub fn advance_transmit(&mut self, now: u64, n: usize) {
+        if n == 0 {
+            return;
+        }
+        match self.source() {
+            Source::Nothing => return,
+            Source::Connect => {
+                if let Link::Handshake { sent } = &mut self.link {
+                    *sent += n;
+                }
+            }
+            Source::Control => {
+                self.ctrl.advance(n);
+                if self.disconnect_queued && self.ctrl.is_empty() {
+                    // DISCONNECT is out: close [MQTT-3.14.4-1].
+                    self.last_send = now;
+                    self.lose_link(now, DisconnectReason::Requested, true);
+                    return;
+                }
+            }
+            Source::Resend => self.advance_resend(n),
+            Source::Outbound => {
+                let Session { out, inflight, pending, queued_qos1, resend, .. } = self;
+                out.advance(n, |packet| on_packet_sent(packet, inflight, pending, queued_qos1, resend));
+            }
+        }
+        self.last_send = now;
+        self.queue_disconnect_when_drained();
+    }
+
+    fn advance_resend(&mut self, n: usize) {
+        let Some((at, k)) = self.resend else { return };
+        let Some((_, _, bytes, next)) = self.inflight.record(at) else {
+            self.resend = None;
+            return;
+        };
+        let k = k + n;
+        self.resend = if k < bytes.len() {
+            Some((at, k))
+        } else {
+            self.inflight.next_live(next).map(|o| (o, 0))
+        };
+    }
+
+    // ---- receive ----
+
+    pub fn on_packet(&mut self, now: u64, packet: &Packet<'_>) -> Step {
+        let result = match self.link {
+            Link::Handshake { .. } => self.on_handshake_packet(now, packet),
+            Link::Up => self.on_link_packet(now, packet),
+            _ => Ok(Step::Stall),
+        };
+        match result {
+            Ok(step) => step,
+            Err(e) => {
+                self.violation(now, e);
+                Step::Violation
+            }
+        }
+    }
+
+    fn on_handshake_packet(&mut self, now: u64, packet: &Packet<'_>) -> Result<Step, ProtocolError> {
+        let Packet::ConnAck(ack) = packet else {
+            return Err(ProtocolError::NotConnAckFirst(packet.packet_type()));
+        };
+        if ack.code != ConnectReturnCode::Accepted {
+            self.lose_link(now, DisconnectReason::Refused(ack.code), true);
+            return Ok(Step::Done(Emit::Disconnected));
+        }
+        self.link = Link::Up;
+        self.attempt_deadline = None;
+        self.schedule.reset();
+        self.last_send = now;
+        // Unacknowledged QoS 1 goes again first, in order [MQTT-4.4.0-1].
+        self.resend = self.inflight.next_live(self.inflight.head()).map(|o| (o, 0));
+        self.queue_disconnect_when_drained();
+        Ok(Step::Done(Emit::Connected { session_present: ack.session_present }))
+    }
+
+    fn on_link_packet(&mut self, _now: u64, packet: &Packet<'_>) -> Result<Step, ProtocolError> {
+        let emit = match *packet {
+            Packet::ConnAck(_) => return Err(ProtocolError::SecondConnAck),
+            Packet::Publish(p) => match p.qos {
+                QoS::AtMostOnce => Emit::Message,
+                QoS::AtLeastOnce => {
+                    // PUBACK after taking ownership [MQTT-4.3.2-2]; none
+                    // once DISCONNECT is queued (nothing may follow it).
+                    if !self.disconnect_queued {
+                        let id = p.packet_id.unwrap_or(0).to_be_bytes();
+                        if !self.ctrl.push(&[0x40, 0x02, id[0], id[1]]) {
+                            return Ok(Step::Stall);
+                        }
+                    }
+                    Emit::Message
+                }
+                QoS::ExactlyOnce => return Err(ProtocolError::UnexpectedPacket(PacketType::Publish)),
+            },
+            Packet::PubAck(id) => {
+                let floor = match self.resend {
+                    Some((at, k)) if k > 0 => at,
+                    _ => usize::MAX,
+                };
+                if !self.ids.is_used(id) || !self.inflight.ack(id, floor) {
+                    return Err(ProtocolError::UnknownPacketId(PacketType::PubAck));
+                }
+                self.ids.release(id);
+                if let Some((at, 0)) = self.resend {
+                    let from = at.max(self.inflight.head());
+                    self.resend = self.inflight.next_live(from).map(|o| (o, 0));
+                }
+                Emit::Published(id)
+            }
+            Packet::SubAck(s) => {
+                let p = self.take_pending(s.packet_id, PendingKind::Subscribe, PacketType::SubAck)?;
+                if p.count != s.return_codes.len() {
+                    return Err(ProtocolError::SubAckCountMismatch);
+                }
+                Emit::Subscribed
+            }
+            Packet::UnsubAck(id) => {
+                self.take_pending(id, PendingKind::Unsubscribe, PacketType::UnsubAck)?;
+                Emit::Unsubscribed(id)
+            }
+            Packet::PingResp => {
+                self.ping_deadline = None;
+                Emit::Pong
+            }
+            ref other => return Err(ProtocolError::UnexpectedPacket(other.packet_type())),
+        };
+        self.queue_disconnect_when_drained();
+        Ok(Step::Done(emit))
+    }
+
+    fn take_pending(&mut self, id: u16, kind: PendingKind, ack: PacketType) -> Result<Pending, ProtocolError> {
+        let slot = self
+            .pending
+            .iter_mut()
+            .find(|p| matches!(p, Some(p) if p.id == id && p.kind == kind && p.sent))
+            .ok_or(ProtocolError::UnknownPacketId(ack))?;
+        let p = slot.take().ok_or(ProtocolError::UnknownPacketId(ack))?;
+        self.ids.release(id);
+        Ok(p)
+    }
+}
+
+/// A packet of the outbound queue is now wholly with the socket.
+fn on_packet_sent<B: AsRef<[u8]> + AsMut<[u8]>>(
+    packet: &[u8],
+    inflight: &mut InflightStore<B>,
+    pending: &mut [Option<Pending>; MAX_PENDING],
+    queued_qos1: &mut usize,
+    resend: &mut Option<(usize, usize)>,
+) {
+    let header = packet_header_len(packet);
+    let kind = packet[0] >> 4;
+    if kind == PacketType::Publish as u8 && (packet[0] >> 1) & 3 == 1 {
+        let topic_len = u16::from_be_bytes([packet[header], packet[header + 1]]) as usize;
+        let at = header + 2 + topic_len;
+        let id = u16::from_be_bytes([packet[at], packet[at + 1]]);
+        debug_assert!(resend.is_none(), "nothing new goes out during a re-send");
+        inflight.push(id, packet);
+        *queued_qos1 -= 1;
+    } else if kind == PacketType::Subscribe as u8 || kind == PacketType::Unsubscribe as u8 {
+        let id = u16::from_be_bytes([packet[header], packet[header + 1]]);
+        if let Some(p) = pending.iter_mut().flatten().find(|p| p.id == id) {
+            p.sent = true;
+        }
+    }
+}
+
+/// Fixed header length of a packet this crate encoded.
+fn packet_header_len(packet: &[u8]) -> usize {
+    1 + packet[1..].iter().position(|b| b & 0x80 == 0).map_or(4, |i| i + 1)
+}

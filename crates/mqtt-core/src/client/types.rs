@@ -1,0 +1,241 @@
+//! What the client is configured with and what it reports.
+
+use crate::codec::{ConnectReturnCode, DecodeError, EncodeError, PacketType, Publish, QoS, Will};
+use crate::reconnect::ScheduleError;
+
+/// Connection settings. `Config::new(client_id)` gives the defaults:
+/// clean session, 60 s keep-alive, 10 s to get a CONNACK.
+#[derive(Clone, Copy, Debug)]
+pub struct Config<'a> {
+    pub client_id: &'a str,
+    pub username: Option<&'a str>,
+    pub password: Option<&'a [u8]>,
+    pub will: Option<Will<'a>>,
+    pub clean_session: bool,
+    /// 0 turns keep-alive off.
+    pub keep_alive_secs: u16,
+    /// From the start of an attempt (before TCP connects) to CONNACK.
+    pub connect_timeout_ms: u32,
+    /// How long a PINGREQ may wait for its PINGRESP; 0 means half the
+    /// keep-alive interval.
+    pub pingresp_timeout_ms: u32,
+    /// After `disconnect()`, how long the queued packets and DISCONNECT may
+    /// take to go out before the link is closed anyway.
+    pub disconnect_grace_ms: u32,
+    /// The largest packet accepted from the server; 0 means the size of the
+    /// inbound buffer (it can never be more).
+    pub max_inbound_packet: usize,
+}
+
+impl<'a> Config<'a> {
+    pub const fn new(client_id: &'a str) -> Self {
+        Config {
+            client_id,
+            username: None,
+            password: None,
+            will: None,
+            clean_session: true,
+            keep_alive_secs: 60,
+            connect_timeout_ms: 10_000,
+            pingresp_timeout_ms: 0,
+            disconnect_grace_ms: 2_000,
+            max_inbound_packet: 0,
+        }
+    }
+}
+
+/// Buffer sizes of one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sizes {
+    /// Holds the largest packet the client accepts from the server.
+    pub inbound: usize,
+    /// Packets queued for the socket (backpressure beyond it).
+    pub outbound: usize,
+    /// QoS 1 packets sent and not yet acknowledged.
+    pub inflight: usize,
+}
+
+impl Sizes {
+    /// A PC: a 1 MiB payload fits each way with room to spare; the buffers
+    /// are allocated zeroed, so pages never touched cost no memory.
+    pub const PC: Sizes = Sizes { inbound: 2 << 20, outbound: 2 << 20, inflight: 2 << 20 };
+    /// An ESP32: two connections fit in a few tens of KiB.
+    pub const ESP32: Sizes = Sizes { inbound: 4 << 10, outbound: 4 << 10, inflight: 2 << 10 };
+}
+
+/// The memory a client works in, given by the caller (a `Vec<u8>` on a
+/// PC, a static or borrowed array on a microcontroller).
+pub struct Storage<B> {
+    pub inbound: B,
+    pub outbound: B,
+    pub inflight: B,
+    /// Holds the encoded CONNECT; `Config::connect_len` tells its size.
+    pub connect: B,
+}
+
+/// Where the client is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Created; `connect` not called yet.
+    Idle,
+    /// An attempt is under way: TCP, CONNECT, waiting for CONNACK.
+    Connecting,
+    Connected,
+    /// The link is down and an attempt is scheduled.
+    WaitingToReconnect,
+    /// The link is down and nothing is scheduled (auto-reconnect off).
+    Disconnected,
+    /// `disconnect()` was called; queued packets and DISCONNECT go out.
+    Disconnecting,
+    /// After `disconnect()`: final.
+    Closed,
+}
+
+/// A protocol violation by the server; the client closes the link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtocolError {
+    Malformed(DecodeError),
+    /// A packet a server never sends to a client (or QoS 2 traffic, which
+    /// this client never asks for).
+    UnexpectedPacket(PacketType),
+    /// The first packet from the server was not CONNACK [MQTT-3.2.0-1].
+    NotConnAckFirst(PacketType),
+    SecondConnAck,
+    /// PUBACK, SUBACK or UNSUBACK for an id that is not awaiting one.
+    UnknownPacketId(PacketType),
+    /// A SUBACK whose return codes do not match the filters asked for.
+    SubAckCountMismatch,
+}
+
+impl ProtocolError {
+    pub fn reason(self) -> &'static str {
+        match self {
+            ProtocolError::Malformed(e) => e.reason(),
+            ProtocolError::UnexpectedPacket(_) => "protocol violation: unexpected packet from the server",
+            ProtocolError::NotConnAckFirst(_) => "protocol violation: first packet from the server was not CONNACK",
+            ProtocolError::SecondConnAck => "protocol violation: second CONNACK",
+            ProtocolError::UnknownPacketId(PacketType::PubAck) => "protocol violation: PUBACK for an unknown packet id",
+            ProtocolError::UnknownPacketId(PacketType::SubAck) => "protocol violation: SUBACK for an unknown packet id",
+            ProtocolError::UnknownPacketId(_) => "protocol violation: acknowledgement for an unknown packet id",
+            ProtocolError::SubAckCountMismatch => "protocol violation: SUBACK return codes do not match the SUBSCRIBE",
+        }
+    }
+}
+
+/// Why a link ended (or an attempt failed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// `disconnect()`.
+    Requested,
+    /// The TCP connect failed (refused, unreachable, name not resolved).
+    ConnectFailed,
+    /// No CONNACK within the connect timeout.
+    ConnectTimeout,
+    /// The server refused the CONNECT.
+    Refused(ConnectReturnCode),
+    /// No PINGRESP in time: the link is dead.
+    KeepAliveTimeout,
+    /// The server closed the connection.
+    ClosedByPeer,
+    /// The socket failed.
+    NetworkError,
+    /// The server broke the protocol; the client closed the link.
+    Protocol(ProtocolError),
+}
+
+impl DisconnectReason {
+    pub fn reason(self) -> &'static str {
+        match self {
+            DisconnectReason::Requested => "disconnect requested",
+            DisconnectReason::ConnectFailed => "TCP connect failed",
+            DisconnectReason::ConnectTimeout => "no CONNACK within the connect timeout",
+            DisconnectReason::Refused(code) => code.reason(),
+            DisconnectReason::KeepAliveTimeout => "keep-alive timeout: no PINGRESP from the server",
+            DisconnectReason::ClosedByPeer => "connection closed by the server",
+            DisconnectReason::NetworkError => "network error",
+            DisconnectReason::Protocol(p) => p.reason(),
+        }
+    }
+}
+
+/// What happened. Borrowed events point into the client's inbound buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// CONNACK accepted.
+    Connected { session_present: bool },
+    /// The link ended, or an attempt failed.
+    Disconnected { reason: DisconnectReason },
+    /// A PUBLISH from the server (already acknowledged if QoS 1).
+    Message(Publish<'a>),
+    /// SUBACK: one return code per filter (0x80 is a refusal).
+    Subscribed { packet_id: u16, return_codes: &'a [u8] },
+    Unsubscribed { packet_id: u16 },
+    /// PUBACK for a QoS 1 publish.
+    Published { packet_id: u16 },
+    Pong,
+}
+
+/// What the application asked for that cannot be done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientError {
+    /// The packet itself is invalid.
+    Encode(EncodeError),
+    /// Larger than the buffers can ever hold.
+    TooLarge,
+    /// The outbound buffer is full now: backpressure, try again later.
+    OutboundFull,
+    /// The QoS 1 in-flight store is full now: try again later.
+    InflightFull,
+    /// All 65,535 packet ids are in use.
+    NoPacketId,
+    /// Too many SUBSCRIBE/UNSUBSCRIBE waiting for their acknowledgement.
+    TooManyPending,
+    /// QoS 2 is not supported.
+    QoS2NotSupported,
+    /// After `disconnect()`.
+    Closed,
+    /// The CONNECT does not fit the storage given for it.
+    ConnectBufferTooSmall { needed: usize },
+    Schedule(ScheduleError),
+}
+
+impl ClientError {
+    pub fn reason(self) -> &'static str {
+        match self {
+            ClientError::Encode(e) => e.reason(),
+            ClientError::TooLarge => "packet larger than the maximum packet size",
+            ClientError::OutboundFull => "outbound buffer full (backpressure): try again later",
+            ClientError::InflightFull => "too many QoS 1 messages awaiting PUBACK: try again later",
+            ClientError::NoPacketId => "all packet identifiers are in use",
+            ClientError::TooManyPending => "too many subscriptions awaiting SUBACK: try again later",
+            ClientError::QoS2NotSupported => "QoS must be 0 or 1",
+            ClientError::Closed => "connection is closed",
+            ClientError::ConnectBufferTooSmall { .. } => "CONNECT does not fit its buffer",
+            ClientError::Schedule(e) => e.reason(),
+        }
+    }
+}
+
+impl From<EncodeError> for ClientError {
+    fn from(e: EncodeError) -> Self {
+        ClientError::Encode(e)
+    }
+}
+
+/// What the driver must do with the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkAction {
+    /// Open a TCP connection, then call `handle_link_up` or
+    /// `handle_link_down(ConnectFailed)`.
+    Open,
+    /// Close the socket (the client has already forgotten the link).
+    Close,
+}
+
+/// QoS the client accepts from the application.
+pub(crate) fn supported(qos: QoS) -> Result<(), ClientError> {
+    match qos {
+        QoS::ExactlyOnce => Err(ClientError::QoS2NotSupported),
+        _ => Ok(()),
+    }
+}
