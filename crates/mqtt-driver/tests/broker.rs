@@ -1,0 +1,165 @@
+//! The driver against a real mosquitto on a free loopback port.
+
+use std::net::TcpListener;
+use std::process::{Child, Command};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use mqtt_driver::{read_batch, Driver, DriverEvent, OpenOptions, Profile};
+
+struct Broker {
+    child: Child,
+    port: u16,
+    _dir: std::path::PathBuf,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mosquitto_bin() -> Option<String> {
+    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(|p| p.to_string())
+}
+
+/// None when mosquitto is missing (and CI does not require it).
+fn broker() -> Option<Broker> {
+    let Some(bin) = mosquitto_bin() else {
+        assert!(std::env::var("MQTT_REQUIRE_MOSQUITTO").is_err(), "mosquitto is required (MQTT_REQUIRE_MOSQUITTO)");
+        eprintln!("mosquitto not installed: skipped");
+        return None;
+    };
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = std::env::temp_dir().join(format!("mqtt-driver-test-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nset_tcp_nodelay true\n"),
+    )
+    .unwrap();
+    let child = Command::new(bin).arg("-c").arg(&conf).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "mosquitto did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(Broker { child, port, _dir: dir })
+}
+
+/// A driver whose events are collected on this thread.
+fn driver(profile: Profile) -> (Driver, mpsc::Receiver<()>) {
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let d = Driver::start(profile, Box::new(move || {
+        let _ = tx.lock().unwrap().send(());
+    }))
+    .unwrap();
+    (d, rx)
+}
+
+/// Owned events until `done` says stop.
+#[derive(Debug, Clone, PartialEq)]
+enum Ev {
+    Connected(i32),
+    Disconnected(i32, String),
+    Subscribed(i32, String, u8),
+    Message(i32, String, Vec<u8>, u8),
+    Published(i32, u16),
+}
+
+fn collect(d: &Driver, rx: &mpsc::Receiver<()>, seen: &mut Vec<Ev>, done: impl Fn(&[Ev]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done(seen) {
+        assert!(Instant::now() < deadline, "timed out; events so far: {seen:?}");
+        let _ = rx.recv_timeout(Duration::from_millis(50));
+        for e in read_batch(&d.take_events()) {
+            seen.push(match e {
+                DriverEvent::Connected { conn, .. } => Ev::Connected(conn),
+                DriverEvent::Disconnected { conn, reason } => Ev::Disconnected(conn, reason.into()),
+                DriverEvent::Subscribed { conn, topic, code, .. } => Ev::Subscribed(conn, topic.into(), code),
+                DriverEvent::Message { conn, topic, payload, qos, .. } => Ev::Message(conn, topic.into(), payload.into(), qos),
+                DriverEvent::Published { conn, packet_id } => Ev::Published(conn, packet_id),
+            });
+        }
+    }
+}
+
+#[test]
+fn publish_and_receive_through_mosquitto_at_qos_0_and_1() {
+    let Some(b) = broker() else { return };
+    let (d, rx) = driver(Profile::PC);
+    let c = d.open("127.0.0.1", b.port as i64, "driver-a", &OpenOptions::default()).unwrap();
+    let mut seen = Vec::new();
+    collect(&d, &rx, &mut seen, |s| s.contains(&Ev::Connected(c)));
+    d.subscribe(c, "drv/+/x", 1).unwrap();
+    collect(&d, &rx, &mut seen, |s| s.iter().any(|e| matches!(e, Ev::Subscribed(_, t, 1) if t == "drv/+/x")));
+    d.publish(c, "drv/a/x", b"zero", 0, false).unwrap();
+    d.publish(c, "drv/b/x", &[0, 1, 2, 255], 1, false).unwrap();
+    collect(&d, &rx, &mut seen, |s| s.iter().filter(|e| matches!(e, Ev::Message(..))).count() == 2);
+    let msgs: Vec<_> = seen.iter().filter(|e| matches!(e, Ev::Message(..))).cloned().collect();
+    assert_eq!(
+        msgs,
+        [Ev::Message(c, "drv/a/x".into(), b"zero".to_vec(), 0), Ev::Message(c, "drv/b/x".into(), vec![0, 1, 2, 255], 1)]
+    );
+    collect(&d, &rx, &mut seen, |s| s.iter().any(|e| matches!(e, Ev::Published(..))));
+    d.disconnect(c).unwrap();
+    collect(&d, &rx, &mut seen, |s| s.iter().any(|e| matches!(e, Ev::Disconnected(..))));
+    assert_eq!(seen.last(), Some(&Ev::Disconnected(c, "disconnect requested".into())));
+    assert!(d.publish(c, "drv/a/x", b"late", 0, false).is_err());
+    assert_eq!(d.live_connections(), 0);
+}
+
+#[test]
+fn esp32_profile_two_connections_small_buffers_and_no_open_before_the_network() {
+    let Some(b) = broker() else { return };
+    let (d, rx) = driver(Profile::ESP32);
+    let err = d.open("127.0.0.1", b.port as i64, "esp-0", &OpenOptions::default()).unwrap_err();
+    assert!(err.0.contains("network is not up"), "{err}");
+    d.set_network_up(true);
+    let a = d.open("127.0.0.1", b.port as i64, "esp-a", &OpenOptions::default()).unwrap();
+    let c = d.open("127.0.0.1", b.port as i64, "esp-b", &OpenOptions::default()).unwrap();
+    assert!(d.open("127.0.0.1", b.port as i64, "esp-c", &OpenOptions::default()).unwrap_err().0.contains("at most 2"));
+    let mut seen = Vec::new();
+    collect(&d, &rx, &mut seen, |s| s.contains(&Ev::Connected(a)) && s.contains(&Ev::Connected(c)));
+    d.subscribe(c, "esp/cmd", 1).unwrap();
+    collect(&d, &rx, &mut seen, |s| s.iter().any(|e| matches!(e, Ev::Subscribed(..))));
+    d.publish(a, "esp/cmd", br#"{"action":"on"}"#, 1, false).unwrap();
+    collect(&d, &rx, &mut seen, |s| s.iter().any(|e| matches!(e, Ev::Message(..))));
+    // A payload beyond the small on-device buffers is refused with a reason.
+    let big = vec![0u8; 8 << 10];
+    assert!(d.publish(a, "esp/big", &big, 0, false).unwrap_err().0.contains("larger"));
+}
+
+#[test]
+fn a_refused_tcp_connect_is_reported_with_the_os_reason() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (d, rx) = driver(Profile::PC);
+    let c = d.open("127.0.0.1", port as i64, "nobody-home", &OpenOptions::default()).unwrap();
+    let mut seen = Vec::new();
+    collect(&d, &rx, &mut seen, |s| !s.is_empty());
+    match &seen[0] {
+        Ev::Disconnected(h, r) => {
+            assert_eq!(*h, c);
+            assert!(r.starts_with("TCP connect failed"), "{r}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(d.state(c).unwrap(), "disconnected");
+}
+
+#[test]
+fn host_names_are_resolved_off_the_callers_thread() {
+    let Some(b) = broker() else { return };
+    let (d, rx) = driver(Profile::PC);
+    let c = d.open("localhost", b.port as i64, "by-name", &OpenOptions::default()).unwrap();
+    let mut seen = Vec::new();
+    collect(&d, &rx, &mut seen, |s| !s.is_empty());
+    // localhost may resolve to ::1 where mosquitto listens on 127.0.0.1 only.
+    assert!(matches!(&seen[0], Ev::Connected(h) if *h == c) || matches!(&seen[0], Ev::Disconnected(..)), "{seen:?}");
+}
