@@ -79,7 +79,12 @@ impl Packet<'_> {
                 }
                 n
             }
-            Packet::ConnAck(_) => 2,
+            Packet::ConnAck(a) => {
+                if a.session_present && a.code != ConnectReturnCode::Accepted {
+                    return Err(EncodeError::SessionPresentWithRefusal);
+                }
+                2
+            }
             Packet::Publish(p) => {
                 topic::validate_name(p.topic).map_err(topic_error)?;
                 match (p.qos, p.packet_id) {

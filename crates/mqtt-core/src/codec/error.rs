@@ -98,6 +98,8 @@ pub enum EncodeError {
     Empty,
     /// A SUBACK return code other than 0, 1, 2, 0x80.
     InvalidSubAckCode,
+    /// Session present with a refusal [MQTT-3.2.2-4].
+    SessionPresentWithRefusal,
 }
 
 impl EncodeError {
@@ -116,6 +118,7 @@ impl EncodeError {
             EmptyClientIdNeedsCleanSession => "an empty client id needs clean session",
             Empty => "no topic filters or return codes",
             InvalidSubAckCode => "invalid SUBACK return code",
+            SessionPresentWithRefusal => "session present may not be set on a refused CONNACK",
         }
     }
 }

@@ -1,0 +1,103 @@
+//! A minimal MQTT peer for benchmarks, fast enough that the client under
+//! test is what gets measured. It accepts any CONNECT, acknowledges QoS 1
+//! PUBLISHes and SUBSCRIBEs, answers PINGREQ, and on a SUBSCRIBE to
+//! `bench/source/<n>` sends n pre-encoded 64-byte QoS 0 PUBLISHes on
+//! `bench/source/<n>`. It prints `port <p>` once listening.
+//!
+//! Usage: bench-peer [port]   (0 or none: any free port)
+
+use std::io::{BufWriter, Read, Write};
+use std::net::{TcpListener, TcpStream};
+
+use mqtt_core::codec::{decode, Packet, Publish, QoS};
+
+fn main() -> std::io::Result<()> {
+    let port: u16 = std::env::args().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let listener = TcpListener::bind(("127.0.0.1", port))?;
+    println!("port {}", listener.local_addr()?.port());
+    std::io::stdout().flush()?;
+    for stream in listener.incoming().flatten() {
+        std::thread::spawn(move || {
+            let _ = serve(stream);
+        });
+    }
+    Ok(())
+}
+
+fn encode(p: &Packet<'_>, out: &mut Vec<u8>) {
+    let at = out.len();
+    out.resize(at + p.encoded_len().expect("valid packet"), 0);
+    p.encode(&mut out[at..]).expect("sized");
+}
+
+fn serve(stream: TcpStream) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut reader = stream.try_clone()?;
+    let mut writer = BufWriter::with_capacity(1 << 16, stream);
+    let mut buf = vec![0u8; 4 << 20];
+    let (mut start, mut end) = (0usize, 0usize);
+    loop {
+        if start == end {
+            start = 0;
+            end = 0;
+        } else if end == buf.len() {
+            buf.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+        }
+        let n = reader.read(&mut buf[end..])?;
+        if n == 0 {
+            return Ok(());
+        }
+        end += n;
+        let mut out = Vec::new();
+        loop {
+            let (packet, used) = match decode(&buf[start..end], usize::MAX) {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(_) => return Ok(()),
+            };
+            start += used;
+            match packet {
+                Packet::Connect(_) => out.extend_from_slice(&[0x20, 2, 0, 0]),
+                Packet::Publish(Publish { qos: QoS::AtLeastOnce, packet_id: Some(id), .. }) => {
+                    encode(&Packet::PubAck(id), &mut out);
+                }
+                Packet::Subscribe(s) => {
+                    let codes: Vec<u8> = s.filters.iter().map(|(_, q)| q as u8).collect();
+                    encode(&Packet::SubAck(mqtt_core::SubAck { packet_id: s.packet_id, return_codes: &codes }), &mut out);
+                    for (filter, _) in s.filters.iter() {
+                        if let Some(n) = filter.strip_prefix("bench/source/").and_then(|n| n.parse::<usize>().ok()) {
+                            writer.write_all(&out)?;
+                            out.clear();
+                            send_source(&mut writer, filter, n)?;
+                        }
+                    }
+                }
+                Packet::PingReq => out.extend_from_slice(&[0xd0, 0]),
+                Packet::Disconnect => {
+                    writer.write_all(&out)?;
+                    return writer.flush();
+                }
+                _ => {}
+            }
+        }
+        writer.write_all(&out)?;
+        writer.flush()?;
+    }
+}
+
+/// n QoS 0 PUBLISHes of 64 bytes, pre-encoded in blocks.
+fn send_source(w: &mut impl Write, topic: &str, n: usize) -> std::io::Result<()> {
+    let payload = [b'x'; 64];
+    let mut one = Vec::new();
+    encode(&Packet::Publish(Publish { dup: false, qos: QoS::AtMostOnce, retain: false, topic, packet_id: None, payload: &payload }), &mut one);
+    let block: Vec<u8> = one.iter().copied().cycle().take(one.len() * 1024).collect();
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(1024);
+        w.write_all(&block[..k * one.len()])?;
+        left -= k;
+    }
+    w.flush()
+}
