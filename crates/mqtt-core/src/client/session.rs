@@ -131,6 +131,8 @@ pub struct Session<B> {
     attempt_deadline: Option<u64>,
     close_deadline: Option<u64>,
     ping_deadline: Option<u64>,
+    /// A keep-alive PINGREQ is due but the control queue had no room.
+    ping_owed: bool,
     last_send: u64,
     /// Re-sending in-flight QoS 1 after a reconnect: record offset and
     /// bytes of it already handed over.
@@ -171,6 +173,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
             attempt_deadline: None,
             close_deadline: None,
             ping_deadline: None,
+            ping_owed: false,
             last_send: 0,
             resend: None,
         }
@@ -311,6 +314,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         self.close_requested |= close_socket;
         self.ctrl.clear();
         self.ping_deadline = None;
+        self.ping_owed = false;
         self.attempt_deadline = None;
         self.resend = None;
         self.disconnect_queued = false;
@@ -364,10 +368,18 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         } else if self.ping_deadline.is_some_and(|t| now >= t) {
             self.lose_link(now, DisconnectReason::KeepAliveTimeout, true);
         } else if self.keep_alive_due().is_some_and(|t| now >= t) {
-            // Queued or not (a full control queue means a stalled socket),
-            // the PINGRESP deadline starts now: a stalled link is a dead one.
-            let _ = self.ctrl.push(&PINGREQ);
+            // The PINGRESP deadline starts now even if the control queue is
+            // full: a socket that never drains is a dead link. The PINGREQ
+            // itself goes out as soon as there is room.
+            self.ping_owed = true;
+            self.queue_owed_ping();
             self.ping_deadline = Some(now + self.pingresp_timeout_ms);
+        }
+    }
+
+    fn queue_owed_ping(&mut self) {
+        if self.ping_owed && !self.disconnect_queued && self.ctrl.push(&PINGREQ) {
+            self.ping_owed = false;
         }
     }
 
@@ -466,6 +478,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
             }
             Source::Control => {
                 self.ctrl.advance(n);
+                self.queue_owed_ping();
                 if self.disconnect_queued && self.ctrl.is_empty() {
                     // DISCONNECT is out: close [MQTT-3.14.4-1].
                     self.last_send = now;
@@ -518,6 +531,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         let Packet::ConnAck(ack) = packet else {
             return Err(ProtocolError::NotConnAckFirst(packet.packet_type()));
         };
+        // A server cannot answer a CONNECT it has not wholly received.
+        if matches!(self.link, Link::Handshake { sent } if sent < self.connect_len) {
+            return Err(ProtocolError::ConnAckBeforeConnect);
+        }
         if ack.code != ConnectReturnCode::Accepted {
             self.lose_link(now, DisconnectReason::Refused(ack.code), true);
             return Ok(Step::Done(Emit::Disconnected));

@@ -101,6 +101,8 @@ pub enum ProtocolError {
     /// The first packet from the server was not CONNACK [MQTT-3.2.0-1].
     NotConnAckFirst(PacketType),
     SecondConnAck,
+    /// A CONNACK before the CONNECT was wholly sent.
+    ConnAckBeforeConnect,
     /// PUBACK, SUBACK or UNSUBACK for an id that is not awaiting one.
     UnknownPacketId(PacketType),
     /// A SUBACK whose return codes do not match the filters asked for.
@@ -114,6 +116,7 @@ impl ProtocolError {
             ProtocolError::UnexpectedPacket(_) => "protocol violation: unexpected packet from the server",
             ProtocolError::NotConnAckFirst(_) => "protocol violation: first packet from the server was not CONNACK",
             ProtocolError::SecondConnAck => "protocol violation: second CONNACK",
+            ProtocolError::ConnAckBeforeConnect => "protocol violation: CONNACK before the CONNECT was sent",
             ProtocolError::UnknownPacketId(PacketType::PubAck) => "protocol violation: PUBACK for an unknown packet id",
             ProtocolError::UnknownPacketId(PacketType::SubAck) => "protocol violation: SUBACK for an unknown packet id",
             ProtocolError::UnknownPacketId(_) => "protocol violation: acknowledgement for an unknown packet id",
