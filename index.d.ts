@@ -11,3 +11,121 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** Version of the Rust crates compiled into this addon. */
 export declare function coreVersion(): string
+
+/** Flushes what is queued, sends DISCONNECT, closes and frees the handle. */
+export declare function disconnect(conn: number): number
+
+/** Registers the function that receives event batches (once per process). */
+export declare function init(callback: (batch: Buffer) => void): void
+
+/** The reason for the last -1 (or refusal) on this thread. */
+export declare function lastError(): string
+
+/** The limits of this build. */
+export declare function limits(): MqttLimits
+
+/** Handles opened and not yet explicitly disconnected. */
+export declare function liveConnections(): number
+
+/**
+ * `connected`: the broker accepted the connection (CONNACK 0). Fires on
+ * every (re)connect.
+ */
+export interface MqttConnected {
+  conn: number
+  /** The broker kept a session (always false: the clean-session flag is set). */
+  sessionPresent: boolean
+}
+
+/**
+ * `disconnected`: the link is gone (once per loss of the link, explicit or
+ * not); `reason` says why.
+ */
+export interface MqttDisconnected {
+  conn: number
+  reason: string
+}
+
+/** The limits of this build (the PC profile). */
+export interface MqttLimits {
+  /** Live connections at most (`open` returns -1 beyond). */
+  maxConnections: number
+  /** Bytes: the largest packet accepted from the broker. */
+  inboundBuffer: number
+  /** Bytes queued for the socket per connection (backpressure beyond). */
+  outboundBuffer: number
+  /** Bytes of QoS 1 packets awaiting PUBACK per connection. */
+  inflightBuffer: number
+}
+
+/**
+ * `message`: a PUBLISH from the broker. `payload` is the payload decoded as
+ * UTF-8 (invalid sequences become U+FFFD); `bytes` is the exact payload, a
+ * view into the event batch (copy it to keep it beyond the handler if the
+ * batch memory should be released).
+ */
+export interface MqttMessage {
+  conn: number
+  topic: string
+  payload: string
+  bytes: Buffer
+  qos: number
+  retain: boolean
+  dup: boolean
+}
+
+/** Options of `open`/`openAuth` beyond the reference API. */
+export interface MqttOpenOptions {
+  /** Keep-alive interval in seconds (default 60; 0 turns keep-alive off). */
+  keepAlive?: number
+  /** How long the TCP connect plus CONNACK may take, in milliseconds. */
+  connectTimeoutMs?: number
+}
+
+/**
+ * `subscribed`: the SUBACK for a `subscribe`. `qos` is the granted QoS; a
+ * refusal (SUBACK code 0x80) comes as `ok: false, qos: 128`.
+ */
+export interface MqttSubscribed {
+  conn: number
+  /** The filter passed to `subscribe`. */
+  topic: string
+  qos: number
+  ok: boolean
+  packetId: number
+}
+
+/** Starts a connection; returns its handle (>= 0, never reused) or -1. */
+export declare function open(host: string, port: number, clientId: string, username?: string | undefined | null, password?: Uint8Array | undefined | null, options?: MqttOpenOptions | undefined | null): number
+
+/** Sends a PINGREQ now. */
+export declare function ping(conn: number): number
+
+/** Queues a PUBLISH with a binary payload whole, or returns -1. */
+export declare function publish(conn: number, topic: string, payload: Uint8Array, qos: number, retain: boolean): number
+
+/** Queues a PUBLISH whose payload is a string (sent as UTF-8), or returns -1. */
+export declare function publishString(conn: number, topic: string, payload: string, qos: number, retain: boolean): number
+
+export declare function setAutoReconnect(conn: number, enabled: boolean): number
+
+/** Seconds (fractions allowed), at most 8, the last repeats. */
+export declare function setReconnectDelays(conn: number, delays: Array<number>): number
+
+/**
+ * The connection's state, or null (with `lastError()`) for an unknown or
+ * closed handle.
+ */
+export declare function state(conn: number): 'connecting' | 'connected' | 'disconnected' | null
+
+/** Queues a SUBSCRIBE; the SUBACK comes as a `subscribed` event. */
+export declare function subscribe(conn: number, filter: string, qos: number): number
+
+/**
+ * Takes the events queued since the last take as one batch (the callback
+ * given to `init` normally receives them; this is for pulling).
+ */
+export declare function takeEvents(): Buffer
+
+/** Queues an UNSUBSCRIBE. */
+export declare function unsubscribe(conn: number, filter: string): number

@@ -5,7 +5,7 @@
 // require() it, which is what this file compiles to.
 
 import net from 'node:net';
-import { Aedes } from 'aedes';
+import { Aedes, type AedesOptions } from 'aedes';
 
 export interface AedesBroker {
   port: number;
@@ -13,8 +13,9 @@ export interface AedesBroker {
   close(): Promise<void>;
 }
 
-export async function startAedes(): Promise<AedesBroker> {
-  const broker = await Aedes.createBroker();
+/** Starts aedes on `port` (default: a free one) on 127.0.0.1, with `options` (hooks). */
+export async function startAedes(port = 0, options: AedesOptions = {}): Promise<AedesBroker> {
+  const broker = await Aedes.createBroker(options);
   const server = net.createServer(broker.handle);
   const sockets = new Set<net.Socket>();
   server.on('connection', (s) => {
@@ -23,12 +24,12 @@ export async function startAedes(): Promise<AedesBroker> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(port, '127.0.0.1', () => resolve());
   });
-  const { port } = server.address() as net.AddressInfo;
+  const bound = (server.address() as net.AddressInfo).port;
 
   return {
-    port,
+    port: bound,
     broker,
     async close() {
       // server.close() waits for open connections: end them first.

@@ -202,8 +202,18 @@ const notify = (signal: Set<() => void>) => { for (const f of [...signal]) f(); 
 // ---- connections and the server ------------------------------------------
 
 export class PeerConnection {
+  // Received bytes live in a buffer that grows by doubling, so a stream of
+  // many megabytes costs O(n) to collect (Buffer.concat per chunk would be
+  // quadratic). Views handed out earlier stay valid: written bytes are never
+  // overwritten, and a reallocation leaves old views on the old memory.
+  private store: Buffer = Buffer.alloc(4096);
+  private length = 0;
+
   /** everything received on this connection so far */
-  received: Buffer = Buffer.alloc(0);
+  get received(): Buffer {
+    return this.store.subarray(0, this.length);
+  }
+
   /** true once the socket has closed (either side) */
   closed = false;
   /** offset in `received` up to which nextPacket() has handed out frames */
@@ -218,7 +228,13 @@ export class PeerConnection {
     readonly acceptedAt: number,
   ) {
     socket.on('data', (d: Buffer) => {
-      this.received = Buffer.concat([this.received, d]);
+      if (this.length + d.length > this.store.length) {
+        const bigger = Buffer.alloc(Math.max(this.store.length * 2, this.length + d.length));
+        this.store.copy(bigger, 0, 0, this.length);
+        this.store = bigger;
+      }
+      d.copy(this.store, this.length);
+      this.length += d.length;
       notify(this.signal);
     });
     socket.on('error', () => { /* the test sees it as 'close' */ });
@@ -334,11 +350,12 @@ export class Peer {
   }
 }
 
-export async function startPeer(): Promise<Peer> {
+/** Listens on `port` (default: a free one) on 127.0.0.1. */
+export async function startPeer(port = 0): Promise<Peer> {
   const server = net.createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(port, '127.0.0.1', () => resolve());
   });
   return new Peer(server, (server.address() as net.AddressInfo).port);
 }

@@ -6,15 +6,485 @@
 // it resolves to the generated ./index.js from the source file and from the
 // compiled dist/mqtt.js alike. `import = require` compiles to a plain
 // require() with no interop wrapper, so calls into the addon stay direct.
+//
+// Errors: a wrong argument *type* throws a TypeError naming the argument;
+// a bad *value* (port 0, qos 2, a wildcard in a topic name, a full buffer,
+// an unknown handle, ...) returns -1 and lastError() says why. Functions
+// the contract declares void (disconnect, setAutoReconnect, ...) set
+// lastError() when they cannot do what was asked.
+//
+// Events: the addon hands over every event of a wake as one batch (a
+// Buffer, see crates/mqtt-driver/src/events.rs for the layout); it is parsed
+// here and each record goes to the handler bound with on(conn, event, fn).
+// A handler that throws does not stop the others: the exception is thrown
+// again on the next tick (process.nextTick), where it reaches
+// process.on('uncaughtException') like an exception thrown from an
+// EventEmitter listener.
 
 import native = require('#native');
+import type { MqttConnected, MqttDisconnected, MqttLimits, MqttMessage, MqttOpenOptions, MqttSubscribed } from '#native';
+
+export type { MqttConnected, MqttDisconnected, MqttLimits, MqttMessage, MqttOpenOptions, MqttSubscribed };
+
+/** The event objects, by event name. */
+export interface MqttEvents {
+  connected: MqttConnected;
+  disconnected: MqttDisconnected;
+  subscribed: MqttSubscribed;
+  message: MqttMessage;
+}
+
+export type MqttEventName = keyof MqttEvents;
+export type MqttHandler<E extends MqttEventName> = (event: MqttEvents[E]) => void;
+export type MqttState = 'connecting' | 'connected' | 'disconnected';
+/** A payload: a string (sent as UTF-8) or bytes. */
+export type MqttPayload = string | Uint8Array;
+
+// Record kinds of the event batch (crates/mqtt-driver/src/events.rs).
+const CONNECTED = 1;
+const DISCONNECTED = 2;
+const SUBSCRIBED = 3;
+const MESSAGE = 4;
+const PUBLISHED = 5;
+
+const EVENT_KINDS: Record<string, number> = {
+  connected: CONNECTED,
+  disconnected: DISCONNECTED,
+  subscribed: SUBSCRIBED,
+  message: MESSAGE,
+};
+
+type AnyHandler = (event: never) => void;
+
+/** What this layer knows about a handle returned by open(). */
+interface Conn {
+  /** indexed by record kind */
+  handlers: (AnyHandler | undefined)[];
+  /** disconnect() was called: only the final `disconnected` is delivered */
+  closing: boolean;
+}
+
+const conns = new Map<number, Conn>();
+
+// The reason for the last refusal made here; null means "ask the addon".
+let localError: string | null = null;
+
+function refuse(reason: string): -1 {
+  localError = reason;
+  return -1;
+}
+
+/** Maps the addon's 0/-1 (or handle) to the result, noting who has the reason. */
+function fromNative(r: number): number {
+  if (r < 0) localError = null;
+  return r;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  return typeof v;
+}
+
+function typeError(name: string, expected: string, got: unknown): TypeError {
+  return new TypeError(`${name} must be ${expected}, got ${describe(got)}`);
+}
+
+function checkConn(conn: unknown): asserts conn is number {
+  if (typeof conn !== 'number') throw typeError('conn', 'a number (a handle from open)', conn);
+}
+
+function unknownHandle(conn: number): -1 {
+  return refuse(`unknown or closed connection handle ${conn}`);
+}
+
+/** A handle that can be passed to the addon's i32 (integral, in range). */
+const isHandle = (conn: number): boolean => (conn | 0) === conn && conn >= 0;
+
+function checkString(name: string, v: unknown): asserts v is string {
+  if (typeof v !== 'string') throw typeError(name, 'a string', v);
+}
+
+/** null when the string may go to the broker, else the reason. */
+function badText(name: string, s: string, allowNul = false): string | null {
+  if (!s.isWellFormed()) return `${name} is not well-formed UTF-16 (it contains a lone surrogate)`;
+  if (!allowNul && s.includes('\0')) return `${name} must not contain U+0000`;
+  return null;
+}
+
+function checkQos(qos: unknown): asserts qos is number {
+  if (typeof qos !== 'number') throw typeError('qos', 'a number (0 or 1)', qos);
+}
+
+// ---- events --------------------------------------------------------------
+
+function rethrow(e: unknown): never {
+  throw e;
+}
+
+function call(handler: AnyHandler, event: unknown): void {
+  try {
+    (handler as (e: unknown) => void)(event);
+  } catch (e) {
+    process.nextTick(rethrow, e);
+  }
+}
+
+/** Parses one batch and dispatches every record in order. */
+function onBatch(b: Buffer): void {
+  const n = b.length;
+  let at = 0;
+  while (at + 5 <= n) {
+    const kind = b[at];
+    const conn = b[at + 1] | (b[at + 2] << 8) | (b[at + 3] << 16) | (b[at + 4] << 24);
+    at += 5;
+    const c = conns.get(conn);
+    switch (kind) {
+      case CONNECTED: {
+        const sessionPresent = b[at] !== 0;
+        at += 1;
+        if (c === undefined || c.closing) continue;
+        const h = c.handlers[CONNECTED];
+        if (h !== undefined) call(h, { conn, sessionPresent } satisfies MqttConnected);
+        break;
+      }
+      case DISCONNECTED: {
+        const last = b[at] !== 0;
+        const len = b[at + 1] | (b[at + 2] << 8);
+        const start = at + 3;
+        at = start + len;
+        if (c === undefined) continue;
+        // After disconnect() only the handle's final event is delivered;
+        // then its handlers go.
+        if (c.closing && !last) continue;
+        const h = c.handlers[DISCONNECTED];
+        if (last) conns.delete(conn);
+        if (h !== undefined) call(h, { conn, reason: b.toString('utf8', start, at) } satisfies MqttDisconnected);
+        break;
+      }
+      case SUBSCRIBED: {
+        const packetId = b[at] | (b[at + 1] << 8);
+        const code = b[at + 2];
+        const len = b[at + 3] | (b[at + 4] << 8);
+        const start = at + 5;
+        at = start + len;
+        if (c === undefined || c.closing) continue;
+        const h = c.handlers[SUBSCRIBED];
+        if (h !== undefined) {
+          const ok = code !== 0x80;
+          call(h, { conn, topic: b.toString('utf8', start, at), qos: code, ok, packetId } satisfies MqttSubscribed);
+        }
+        break;
+      }
+      case MESSAGE: {
+        const qos = b[at];
+        const flags = b[at + 1];
+        const topicLen = b[at + 2] | (b[at + 3] << 8);
+        const payloadLen = (b[at + 4] | (b[at + 5] << 8) | (b[at + 6] << 16) | (b[at + 7] << 24)) >>> 0;
+        const topicStart = at + 8;
+        const payloadStart = topicStart + topicLen;
+        at = payloadStart + payloadLen;
+        if (c === undefined || c.closing) continue;
+        const h = c.handlers[MESSAGE];
+        if (h !== undefined) {
+          call(h, {
+            conn,
+            topic: b.toString('utf8', topicStart, payloadStart),
+            payload: b.toString('utf8', payloadStart, at),
+            bytes: b.subarray(payloadStart, at),
+            qos,
+            retain: (flags & 1) !== 0,
+            dup: (flags & 2) !== 0,
+          } satisfies MqttMessage);
+        }
+        break;
+      }
+      case PUBLISHED:
+        at += 2;
+        break;
+      default:
+        // Not a record this version knows: the rest cannot be framed.
+        process.nextTick(rethrow, new Error(`mqtt-rs-client: unknown event record kind ${kind} in the batch`));
+        return;
+    }
+  }
+}
+
+native.init(onBatch);
+
+// ---- open / close --------------------------------------------------------
+
+function checkOptions(options: unknown): MqttOpenOptions | string | undefined {
+  if (options === undefined) return undefined;
+  if (options === null || typeof options !== 'object') throw typeError('options', 'an object', options);
+  const o = options as Record<string, unknown>;
+  const out: MqttOpenOptions = {};
+  if (o.keepAlive !== undefined) {
+    if (typeof o.keepAlive !== 'number') throw typeError('options.keepAlive', 'a number of seconds', o.keepAlive);
+    if (!Number.isInteger(o.keepAlive) || o.keepAlive < 0 || o.keepAlive > 65535) {
+      return 'options.keepAlive must be an integer from 0 to 65535 (seconds)';
+    }
+    out.keepAlive = o.keepAlive;
+  }
+  if (o.connectTimeoutMs !== undefined) {
+    if (typeof o.connectTimeoutMs !== 'number') {
+      throw typeError('options.connectTimeoutMs', 'a number of milliseconds', o.connectTimeoutMs);
+    }
+    if (!Number.isInteger(o.connectTimeoutMs) || o.connectTimeoutMs < 1 || o.connectTimeoutMs > 0xffffffff) {
+      return 'options.connectTimeoutMs must be a positive integer (milliseconds)';
+    }
+    out.connectTimeoutMs = o.connectTimeoutMs;
+  }
+  return out;
+}
+
+function openImpl(
+  host: unknown, port: unknown, clientId: unknown,
+  user: string | undefined, pass: Uint8Array | undefined, options: unknown,
+): number {
+  checkString('host', host);
+  if (typeof port !== 'number') throw typeError('port', 'a number', port);
+  checkString('clientId', clientId);
+  const opts = checkOptions(options);
+  if (typeof opts === 'string') return refuse(opts);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return refuse(`port must be an integer from 1 to 65535, got ${port}`);
+  if (host.length === 0) return refuse('host must not be empty');
+  const bad = badText('host', host) ?? badText('clientId', clientId);
+  if (bad !== null) return refuse(bad);
+  const conn = native.open(host, port, clientId, user, pass, opts);
+  if (conn < 0) return fromNative(conn);
+  conns.set(conn, { handlers: [], closing: false });
+  return conn;
+}
+
+/**
+ * Starts a connection to `host:port` and returns its handle (>= 0), or -1
+ * (see lastError()). Non-blocking: `connected` fires on CONNACK.
+ */
+export function open(host: string, port: number, clientId: string, options?: MqttOpenOptions): number {
+  return openImpl(host, port, clientId, undefined, undefined, options);
+}
+
+/** open() with a user name and password (a string, sent as UTF-8, or bytes). */
+export function openAuth(
+  host: string, port: number, clientId: string, user: string, pass: string | Uint8Array, options?: MqttOpenOptions,
+): number {
+  checkString('host', host);
+  checkString('user', user);
+  let bytes: Uint8Array;
+  if (typeof pass === 'string') {
+    // A password is binary data in MQTT: U+0000 is allowed, lone surrogates are not.
+    const bad = badText('pass', pass, true);
+    if (bad !== null) return refuse(bad);
+    bytes = Buffer.from(pass, 'utf8');
+  } else if (pass instanceof Uint8Array) {
+    bytes = pass;
+  } else {
+    throw typeError('pass', 'a string or a Uint8Array', pass);
+  }
+  const bad = badText('user', user);
+  if (bad !== null) return refuse(bad);
+  return openImpl(host, port, clientId, user, bytes, options);
+}
+
+/**
+ * Flushes what publish() queued, sends DISCONNECT, closes, and frees the
+ * handle; auto-reconnect is off from here on. One final `disconnected`
+ * event follows, then nothing more for this handle.
+ */
+export function disconnect(conn: number): void {
+  checkConn(conn);
+  if (!isHandle(conn)) {
+    unknownHandle(conn);
+    return;
+  }
+  if (fromNative(native.disconnect(conn)) === 0) {
+    const c = conns.get(conn);
+    if (c !== undefined) c.closing = true;
+  }
+}
+
+// ---- publish / subscribe -------------------------------------------------
+
+/**
+ * Queues a PUBLISH whole: 0, or -1 (nothing queued) on a full outbound
+ * buffer (backpressure: retry later, the connection stays open) or invalid
+ * input. Never blocks. `retain` is optional (default false).
+ */
+export function publish(conn: number, topic: string, payload: MqttPayload, qos: number, retain?: boolean): number {
+  checkConn(conn);
+  checkString('topic', topic);
+  checkQos(qos);
+  if (retain !== undefined && typeof retain !== 'boolean') throw typeError('retain', 'a boolean', retain);
+  if (!isHandle(conn)) return unknownHandle(conn);
+  if (qos !== 0 && qos !== 1) return refuse(`qos must be 0 or 1, got ${qos}`);
+  if (!topic.isWellFormed()) return refuse('topic is not well-formed UTF-16 (it contains a lone surrogate)');
+  if (typeof payload === 'string') {
+    if (!payload.isWellFormed()) return refuse('payload is not well-formed UTF-16 (it contains a lone surrogate)');
+    return fromNative(native.publishString(conn, topic, payload, qos, retain === true));
+  }
+  if (payload instanceof Uint8Array) return fromNative(native.publish(conn, topic, payload, qos, retain === true));
+  throw typeError('payload', 'a string or a Uint8Array', payload);
+}
+
+/** Queues a SUBSCRIBE: 0 or -1. The SUBACK comes as a `subscribed` event. */
+export function subscribe(conn: number, filter: string, qos: number): number {
+  checkConn(conn);
+  checkString('filter', filter);
+  checkQos(qos);
+  if (!isHandle(conn)) return unknownHandle(conn);
+  if (qos !== 0 && qos !== 1) return refuse(`qos must be 0 or 1, got ${qos}`);
+  const bad = badText('filter', filter);
+  if (bad !== null) return refuse(bad);
+  return fromNative(native.subscribe(conn, filter, qos));
+}
+
+/** Queues an UNSUBSCRIBE: 0 or -1. */
+export function unsubscribe(conn: number, filter: string): number {
+  checkConn(conn);
+  checkString('filter', filter);
+  if (!isHandle(conn)) return unknownHandle(conn);
+  const bad = badText('filter', filter);
+  if (bad !== null) return refuse(bad);
+  return fromNative(native.unsubscribe(conn, filter));
+}
+
+// ---- events --------------------------------------------------------------
+
+/**
+ * Binds `handler` to `event` ("connected", "disconnected", "subscribed",
+ * "message") of `conn`, replacing any handler bound before: 0 or -1.
+ */
+export function on<E extends MqttEventName>(conn: number, event: E, handler: MqttHandler<E>): number {
+  checkConn(conn);
+  checkString('event', event);
+  if (typeof handler !== 'function') throw typeError('handler', 'a function', handler);
+  const kind = Object.hasOwn(EVENT_KINDS, event) ? EVENT_KINDS[event] : undefined;
+  if (kind === undefined) {
+    return refuse(`unknown event "${event}": expected "connected", "disconnected", "subscribed" or "message"`);
+  }
+  const c = conns.get(conn);
+  if (c === undefined || c.closing) return unknownHandle(conn);
+  c.handlers[kind] = handler as AnyHandler;
+  return 0;
+}
+
+// ---- reconnect, status ---------------------------------------------------
+
+/** Reconnect after unexpected disconnects (off by default). */
+export function setAutoReconnect(conn: number, enabled: boolean): void {
+  checkConn(conn);
+  if (typeof enabled !== 'boolean') throw typeError('enabled', 'a boolean', enabled);
+  if (!isHandle(conn)) {
+    unknownHandle(conn);
+    return;
+  }
+  fromNative(native.setAutoReconnect(conn, enabled));
+}
+
+/**
+ * The reconnect delays in seconds (fractions allowed): at most 8 entries,
+ * the last repeats; the index resets after a successful (CONNACK) connect.
+ * 1 second when none are set.
+ */
+export function setReconnectDelays(conn: number, delays: readonly number[]): void {
+  checkConn(conn);
+  if (!Array.isArray(delays)) throw typeError('delays', 'an array of numbers', delays);
+  for (let i = 0; i < delays.length; i++) {
+    if (typeof delays[i] !== 'number') throw typeError(`delays[${i}]`, 'a number', delays[i]);
+  }
+  if (!isHandle(conn)) {
+    unknownHandle(conn);
+    return;
+  }
+  if (delays.length > 8) {
+    refuse(`at most 8 reconnect delays, got ${delays.length}`);
+    return;
+  }
+  for (let i = 0; i < delays.length; i++) {
+    const d = delays[i];
+    if (!Number.isFinite(d) || d < 0) {
+      refuse(`delays[${i}] must be a finite number of seconds >= 0, got ${d}`);
+      return;
+    }
+  }
+  fromNative(native.setReconnectDelays(conn, delays as number[]));
+}
+
+/**
+ * "connecting", "connected" or "disconnected". An unknown or closed handle
+ * reads as "disconnected" (and lastError() says why).
+ */
+export function state(conn: number): MqttState {
+  checkConn(conn);
+  if (!isHandle(conn)) {
+    unknownHandle(conn);
+    return 'disconnected';
+  }
+  const s = native.state(conn);
+  if (s === null) {
+    localError = null;
+    return 'disconnected';
+  }
+  return s;
+}
+
+/** Sends a PINGREQ now (keep-alive pings are automatic). */
+export function ping(conn: number): void {
+  checkConn(conn);
+  if (!isHandle(conn)) {
+    unknownHandle(conn);
+    return;
+  }
+  fromNative(native.ping(conn));
+}
+
+/** No-op, kept for compatibility: the socket is never blocking. */
+function setTimeoutCompat(conn: number, ms: number): void {
+  checkConn(conn);
+  if (typeof ms !== 'number') throw typeError('ms', 'a number', ms);
+}
+export { setTimeoutCompat as setTimeout };
+
+/** The reason for the last -1 (or refused void call). */
+export function lastError(): string {
+  return localError ?? native.lastError();
+}
+
+/** Handles opened and not yet disconnected. */
+export function liveConnections(): number {
+  return native.liveConnections();
+}
+
+/** Connection limit and buffer sizes of this build. */
+export function limits(): MqttLimits {
+  return native.limits();
+}
 
 /** Version of the Rust core compiled into the native addon. */
-export function coreVersion(): ReturnType<typeof native.coreVersion> {
+export function coreVersion(): string {
   return native.coreVersion();
 }
 
 // The same functions as one object, so that `import mqtt from '...'` works
 // for ESM, for TypeScript's CommonJS output and for bundlers alike.
-const mqtt = { coreVersion };
+const mqtt = {
+  open,
+  openAuth,
+  disconnect,
+  publish,
+  subscribe,
+  unsubscribe,
+  on,
+  setAutoReconnect,
+  setReconnectDelays,
+  state,
+  ping,
+  setTimeout: setTimeoutCompat,
+  lastError,
+  liveConnections,
+  limits,
+  coreVersion,
+};
 export default mqtt;

@@ -2,7 +2,10 @@
 //! test is what gets measured. It accepts any CONNECT, acknowledges QoS 1
 //! PUBLISHes and SUBSCRIBEs, answers PINGREQ, and on a SUBSCRIBE to
 //! `bench/source/<n>` sends n pre-encoded 64-byte QoS 0 PUBLISHes on
-//! `bench/source/<n>`. It prints `port <p>` once listening.
+//! `bench/source/<n>`. A PUBLISH to `bench/fence` is answered with a QoS 0
+//! PUBLISH on `bench/fence` whose payload is the number of PUBLISHes
+//! received on that connection so far (so a client knows the peer has read
+//! everything it sent). It prints `port <p>` once listening.
 //!
 //! Usage: bench-peer [port]   (0 or none: any free port)
 
@@ -36,6 +39,7 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
     let mut writer = BufWriter::with_capacity(1 << 16, stream);
     let mut buf = vec![0u8; 4 << 20];
     let (mut start, mut end) = (0usize, 0usize);
+    let mut received: u64 = 0;
     loop {
         if start == end {
             start = 0;
@@ -60,8 +64,16 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
             start += used;
             match packet {
                 Packet::Connect(_) => out.extend_from_slice(&[0x20, 2, 0, 0]),
-                Packet::Publish(Publish { qos: QoS::AtLeastOnce, packet_id: Some(id), .. }) => {
-                    encode(&Packet::PubAck(id), &mut out);
+                Packet::Publish(p) => {
+                    received += 1;
+                    if let (QoS::AtLeastOnce, Some(id)) = (p.qos, p.packet_id) {
+                        encode(&Packet::PubAck(id), &mut out);
+                    }
+                    if p.topic == "bench/fence" {
+                        let count = received.to_string();
+                        let reply = Publish { dup: false, qos: QoS::AtMostOnce, retain: false, topic: "bench/fence", packet_id: None, payload: count.as_bytes() };
+                        encode(&Packet::Publish(reply), &mut out);
+                    }
                 }
                 Packet::Subscribe(s) => {
                     let codes: Vec<u8> = s.filters.iter().map(|(_, q)| q as u8).collect();

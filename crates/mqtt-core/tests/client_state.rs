@@ -545,13 +545,31 @@ fn mqtt_3_14_4_1_disconnect_flushes_then_sends_disconnect_then_closes_and_never_
     assert_eq!(p.c.state(), State::Disconnecting);
     assert_eq!(p.c.publish("a", b"3", QoS::AtMostOnce, false), Err(mqtt_core::ClientError::Closed));
     let sent = p.drain();
-    assert_eq!(types(&sent), [PacketType::Publish, PacketType::Publish, PacketType::Disconnect]);
+    assert_eq!(types(&sent), [PacketType::Publish, PacketType::Publish], "DISCONNECT waits for the PUBACK");
+    assert_eq!(p.c.poll_action(), None);
+    let id = publish_of(&packets(&sent)[1].1).packet_id.unwrap();
+    assert_eq!(p.feed(&[0x40, 2, 0, id as u8]), [Ev::Published(id)]);
+    assert_eq!(types(&p.drain()), [PacketType::Disconnect]);
     assert_eq!(p.c.poll_action(), Some(LinkAction::Close));
     assert_eq!(p.events(), [Ev::Disconnected(DisconnectReason::Requested)]);
     assert_eq!(p.c.state(), State::Closed);
     p.advance(3_600_000);
     assert_eq!(p.c.poll_action(), None);
     assert!(p.events().is_empty());
+}
+
+#[test]
+fn disconnect_waits_for_pubacks_no_longer_than_the_grace_period() {
+    let mut p = Peer::new();
+    p.connect();
+    p.c.publish("a", b"1", QoS::AtLeastOnce, false).unwrap();
+    p.c.disconnect(p.now);
+    assert_eq!(types(&p.drain()), [PacketType::Publish]);
+    p.advance(1_999);
+    assert_eq!(p.c.state(), State::Disconnecting);
+    p.advance(1);
+    assert_eq!(p.c.poll_action(), Some(LinkAction::Close));
+    assert_eq!(p.events(), [Ev::Disconnected(DisconnectReason::Requested)]);
 }
 
 #[test]
@@ -667,4 +685,32 @@ fn when_the_puback_queue_is_full_reading_waits_for_the_socket() {
     let acks2 = p.drain();
     assert_eq!(first.len(), 100);
     assert_eq!((acks.len() + acks2.len()) / 4, 100);
+}
+
+#[test]
+fn auto_reconnect_turned_on_after_a_first_attempt_failed_schedules_from_the_loss() {
+    let mut p = Peer::new();
+    p.c.set_reconnect_delays_ms(&[300, 600]).unwrap();
+    p.c.connect(p.now).unwrap();
+    assert_eq!(p.c.poll_action(), Some(LinkAction::Open));
+    p.c.handle_link_down(p.now, DisconnectReason::ConnectFailed);
+    let lost = p.now;
+    p.events();
+    p.advance(100);
+    assert_eq!(p.c.poll_timeout(), None, "nothing scheduled while auto-reconnect is off");
+    p.c.set_auto_reconnect(true);
+    assert_eq!(p.c.poll_timeout(), Some(lost + 300));
+    assert_eq!(p.c.state(), State::WaitingToReconnect);
+    p.c.set_auto_reconnect(false);
+    assert_eq!(p.c.poll_timeout(), None, "turning it off cancels the attempt");
+}
+
+#[test]
+fn invalid_topics_are_refused_with_the_precise_reason() {
+    let mut p = Peer::new();
+    let reason = |e: mqtt_core::ClientError| e.reason();
+    assert!(reason(p.c.publish("a/+", b"", QoS::AtMostOnce, false).unwrap_err()).contains("+ or #"));
+    assert!(reason(p.c.publish("", b"", QoS::AtMostOnce, false).unwrap_err()).contains("empty"));
+    assert!(reason(p.c.subscribe(&[("a/#/b", QoS::AtMostOnce)]).unwrap_err()).contains("#"));
+    assert!(reason(p.c.unsubscribe(&["a+"]).unwrap_err()).contains("+"));
 }

@@ -12,6 +12,9 @@ use mqtt_core::{Client, DisconnectReason, Event, LinkAction, State};
 use crate::events::BatchWriter;
 use crate::Shared;
 
+/// How long a closing connection waits for the server to close after DISCONNECT.
+const LINGER_MS: u64 = 2_000;
+
 pub(crate) struct Conn {
     pub handle: i32,
     pub client: Client<Vec<u8>>,
@@ -34,8 +37,10 @@ pub(crate) struct Conn {
     pub released: bool,
     /// The final `disconnected` was delivered: remove from the table.
     pub finished: bool,
-    /// The client reported the end of a released handle's link itself.
-    final_event_sent: bool,
+    /// After DISCONNECT: our side is shut down and we read until the server
+    /// closes (or this deadline), so unread PUBACKs do not turn the close
+    /// into a reset that makes the server drop what it has not read yet.
+    linger_until: Option<u64>,
 }
 
 impl Conn {
@@ -55,7 +60,15 @@ impl Conn {
             sub_topics: HashMap::new(),
             released: false,
             finished: false,
-            final_event_sent: false,
+            linger_until: None,
+        }
+    }
+
+    /// When this connection next needs the I/O thread without any readiness.
+    pub fn next_deadline(&self) -> Option<u64> {
+        match (self.client.poll_timeout(), self.linger_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -176,6 +189,9 @@ impl Conn {
             while let Some(action) = self.client.poll_action() {
                 progress = true;
                 match action {
+                    LinkAction::Close if self.client.state() == State::Closed && !self.tcp_connecting => {
+                        self.start_linger(now);
+                    }
                     LinkAction::Close => self.drop_socket(registry),
                     LinkAction::Open => {
                         self.drop_socket(registry);
@@ -185,6 +201,11 @@ impl Conn {
             }
             if self.tcp_connecting {
                 self.check_connected(registry, shared);
+            }
+            if self.linger_until.is_some() {
+                self.drain_events(now, out);
+                self.linger(registry, now);
+                break;
             }
             progress |= self.drain_events(shared.now(), out);
             if self.socket.is_some() && !self.tcp_connecting {
@@ -204,11 +225,39 @@ impl Conn {
             }
         }
         if self.released && self.client.state() == State::Closed && self.socket.is_none() && !self.finished {
+            // Every released handle ends with exactly one final event, once
+            // its socket is really closed.
             self.finished = true;
-            // Every released handle ends with exactly one final event.
-            if !self.final_event_sent {
-                BatchWriter(out).disconnected(self.handle, DisconnectReason::Requested.reason());
+            BatchWriter(out).disconnected(self.handle, DisconnectReason::Requested.reason(), true);
+        }
+    }
+
+    fn start_linger(&mut self, now: u64) {
+        if self.socket.is_some() {
+            self.linger_until = Some(now + LINGER_MS);
+            self.readable = true;
+        }
+    }
+
+    /// Reads and discards until the server closes, or the deadline.
+    fn linger(&mut self, registry: &Registry, now: u64) {
+        let mut sink = [0u8; 4096];
+        let done = loop {
+            let Some(s) = &mut self.socket else { break true };
+            if self.linger_until.is_some_and(|t| now >= t) {
+                break true;
             }
+            match s.read(&mut sink) {
+                Ok(0) => break true,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => break true,
+            }
+        };
+        if done {
+            self.linger_until = None;
+            self.drop_socket(registry);
         }
     }
 
@@ -271,7 +320,7 @@ impl Conn {
     fn drain_events(&mut self, now: u64, out: &mut Vec<u8>) -> bool {
         let handle = self.handle;
         let mut any = false;
-        let Conn { client, sub_topics, last_io_error, released, final_event_sent, .. } = self;
+        let Conn { client, sub_topics, last_io_error, released, .. } = self;
         while let Some(event) = client.poll_event(now) {
             any = true;
             let mut w = BatchWriter(out);
@@ -284,10 +333,11 @@ impl Conn {
                         }
                         _ => reason.reason().to_owned(),
                     };
-                    if *released {
-                        *final_event_sent = true;
+                    // The end of a released handle's link is reported
+                    // once, as its final event (see `service`).
+                    if !(*released && reason == DisconnectReason::Requested) {
+                        w.disconnected(handle, &text, false);
                     }
-                    w.disconnected(handle, &text);
                 }
                 Event::Message(p) => w.message(handle, p.qos as u8, p.retain, p.dup, p.topic, p.payload),
                 Event::Subscribed { packet_id, return_codes } => {

@@ -4,7 +4,8 @@
 //!
 //! Each record: `kind: u8`, `conn: i32` (LE), then by kind (all LE):
 //! - `CONNECTED` (1): `session_present: u8`
-//! - `DISCONNECTED` (2): `reason_len: u16`, reason (UTF-8)
+//! - `DISCONNECTED` (2): `final: u8` (1 on the last event of a handle after
+//!   `disconnect`), `reason_len: u16`, reason (UTF-8)
 //! - `SUBSCRIBED` (3): `packet_id: u16`, `code: u8` (granted QoS, or 0x80
 //!   refused), `topic_len: u16`, topic (UTF-8)
 //! - `MESSAGE` (4): `qos: u8`, `flags: u8` (1 retain, 2 dup),
@@ -31,8 +32,9 @@ impl BatchWriter<'_> {
         self.0.push(session_present as u8);
     }
 
-    pub fn disconnected(&mut self, conn: i32, reason: &str) {
+    pub fn disconnected(&mut self, conn: i32, reason: &str, last: bool) {
         self.head(DISCONNECTED, conn);
+        self.0.push(last as u8);
         self.0.extend_from_slice(&(reason.len() as u16).to_le_bytes());
         self.0.extend_from_slice(reason.as_bytes());
     }
@@ -65,7 +67,8 @@ impl BatchWriter<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DriverEvent<'a> {
     Connected { conn: i32, session_present: bool },
-    Disconnected { conn: i32, reason: &'a str },
+    /// `last`: the handle's final event, after `disconnect`.
+    Disconnected { conn: i32, reason: &'a str, last: bool },
     Subscribed { conn: i32, packet_id: u16, code: u8, topic: &'a str },
     Message { conn: i32, qos: u8, retain: bool, dup: bool, topic: &'a str, payload: &'a [u8] },
     Published { conn: i32, packet_id: u16 },
@@ -88,8 +91,9 @@ pub fn read_batch(batch: &[u8]) -> impl Iterator<Item = DriverEvent<'_>> {
         Some(match kind {
             CONNECTED => DriverEvent::Connected { conn, session_present: take(&mut at, 1)?[0] != 0 },
             DISCONNECTED => {
+                let last = take(&mut at, 1)?[0] != 0;
                 let n = u16_at(&mut at)? as usize;
-                DriverEvent::Disconnected { conn, reason: text(&mut at, n)? }
+                DriverEvent::Disconnected { conn, reason: text(&mut at, n)?, last }
             }
             SUBSCRIBED => {
                 let packet_id = u16_at(&mut at)?;
@@ -123,7 +127,7 @@ mod tests {
         w.connected(3, false);
         w.message(3, 1, true, false, "a/é", &[0, 255, 7]);
         w.subscribed(3, 9, 0x80, "x/#");
-        w.disconnected(3, "keep-alive timeout");
+        w.disconnected(3, "keep-alive timeout", false);
         w.published(3, 2);
         let got: Vec<_> = read_batch(&b).collect();
         assert_eq!(
@@ -132,7 +136,7 @@ mod tests {
                 DriverEvent::Connected { conn: 3, session_present: false },
                 DriverEvent::Message { conn: 3, qos: 1, retain: true, dup: false, topic: "a/é", payload: &[0, 255, 7] },
                 DriverEvent::Subscribed { conn: 3, packet_id: 9, code: 0x80, topic: "x/#" },
-                DriverEvent::Disconnected { conn: 3, reason: "keep-alive timeout" },
+                DriverEvent::Disconnected { conn: 3, reason: "keep-alive timeout", last: false },
                 DriverEvent::Published { conn: 3, packet_id: 2 },
             ]
         );

@@ -38,7 +38,8 @@ pub(crate) fn run(mut poll: Poll, shared: Arc<Shared>) {
         }
         let resolved = std::mem::take(&mut *shared.resolved.lock().unwrap_or_else(|e| e.into_inner()));
         for (handle, attempt, addr) in resolved {
-            if let Some(c) = shared.table().conns.get(&handle).cloned() {
+            let conn = shared.table().conns.get(&handle).cloned();
+            if let Some(c) = conn {
                 c.lock().unwrap_or_else(|e| e.into_inner()).on_resolved(poll.registry(), &shared, attempt, addr);
             }
         }
@@ -72,7 +73,7 @@ fn next_timeout(shared: &Shared) -> Option<Duration> {
     let conns: Vec<_> = shared.table().conns.values().cloned().collect();
     conns
         .iter()
-        .filter_map(|c| c.lock().ok()?.client.poll_timeout())
+        .filter_map(|c| c.lock().ok()?.next_deadline())
         .min()
         .map(|t| Duration::from_millis(t.saturating_sub(now)))
 }

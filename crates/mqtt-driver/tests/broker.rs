@@ -81,7 +81,7 @@ fn collect(d: &Driver, rx: &mpsc::Receiver<()>, seen: &mut Vec<Ev>, done: impl F
         for e in read_batch(&d.take_events()) {
             seen.push(match e {
                 DriverEvent::Connected { conn, .. } => Ev::Connected(conn),
-                DriverEvent::Disconnected { conn, reason } => Ev::Disconnected(conn, reason.into()),
+                DriverEvent::Disconnected { conn, reason, .. } => Ev::Disconnected(conn, reason.into()),
                 DriverEvent::Subscribed { conn, topic, code, .. } => Ev::Subscribed(conn, topic.into(), code),
                 DriverEvent::Message { conn, topic, payload, qos, .. } => Ev::Message(conn, topic.into(), payload.into(), qos),
                 DriverEvent::Published { conn, packet_id } => Ev::Published(conn, packet_id),

@@ -108,6 +108,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     ) -> Result<Option<u16>, ClientError> {
         types::supported(qos)?;
         self.session.check_open()?;
+        crate::topic::validate_name(topic).map_err(ClientError::Topic)?;
         // The id does not change the size; 1 stands in while checking.
         let probe = |packet_id| Publish { dup: false, qos, retain, topic, packet_id, payload };
         let placeholder = (qos != QoS::AtMostOnce).then_some(1);
@@ -140,8 +141,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     /// Queues a SUBSCRIBE for the filters; `Event::Subscribed` carries its
     /// SUBACK. Returns the packet id.
     pub fn subscribe(&mut self, filters: &[(&str, QoS)]) -> Result<u16, ClientError> {
-        for (_, qos) in filters {
+        for (filter, qos) in filters {
             types::supported(*qos)?;
+            crate::topic::validate_filter(filter).map_err(ClientError::Topic)?;
         }
         let count = filters.len();
         self.session.queue_with_id(session::PendingKind::Subscribe, count, |packet_id| {
@@ -151,6 +153,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
 
     /// Queues an UNSUBSCRIBE; `Event::Unsubscribed` carries its UNSUBACK.
     pub fn unsubscribe(&mut self, filters: &[&str]) -> Result<u16, ClientError> {
+        for filter in filters {
+            crate::topic::validate_filter(filter).map_err(ClientError::Topic)?;
+        }
         let count = filters.len();
         self.session.queue_with_id(session::PendingKind::Unsubscribe, count, |packet_id| {
             Packet::Unsubscribe(Unsubscribe { packet_id, filters: UnsubscribeFilters::List(filters) })
@@ -169,10 +174,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
         self.sync_inbound();
     }
 
+    /// Turning it on while the link is already down (a first attempt that
+    /// failed before this call) schedules the next attempt, measured from
+    /// the loss; turning it off cancels a scheduled one.
     pub fn set_auto_reconnect(&mut self, enabled: bool) {
-        if !self.session.closing {
-            self.session.auto_reconnect = enabled;
-        }
+        self.session.set_auto_reconnect(enabled);
     }
 
     pub fn set_reconnect_delays_ms(&mut self, delays: &[u32]) -> Result<(), ClientError> {

@@ -128,6 +128,8 @@ pub struct Session<B> {
     open_requested: bool,
     close_requested: bool,
     reconnect_at: Option<u64>,
+    /// When the link was last lost (reconnect delays count from here).
+    lost_at: u64,
     attempt_deadline: Option<u64>,
     close_deadline: Option<u64>,
     ping_deadline: Option<u64>,
@@ -170,6 +172,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
             open_requested: false,
             close_requested: false,
             reconnect_at: None,
+            lost_at: 0,
             attempt_deadline: None,
             close_deadline: None,
             ping_deadline: None,
@@ -254,6 +257,18 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         true
     }
 
+    pub fn set_auto_reconnect(&mut self, enabled: bool) {
+        if self.closing || self.closed {
+            return;
+        }
+        self.auto_reconnect = enabled;
+        if !enabled {
+            self.reconnect_at = None;
+        } else if self.link == Link::Down && self.started && self.reconnect_at.is_none() {
+            self.reconnect_at = Some(self.lost_at + self.schedule.next_delay_ms() as u64);
+        }
+    }
+
     pub fn disconnect(&mut self, now: u64) {
         if self.closed || self.closing {
             return;
@@ -271,13 +286,18 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         }
     }
 
-    /// DISCONNECT goes out after everything the application queued.
+    /// DISCONNECT goes out after everything the application queued has
+    /// been sent and every QoS 1 PUBLISH acknowledged (within the grace
+    /// period): a DISCONNECT hard on the heels of unacknowledged PUBLISHes
+    /// makes some brokers drop them (mosquitto before 2.0.22).
     fn queue_disconnect_when_drained(&mut self) {
         if self.closing
             && self.link == Link::Up
             && !self.disconnect_queued
             && self.out.is_empty()
             && self.resend.is_none()
+            && self.inflight.live() == 0
+            && self.queued_qos1 == 0
             && self.ctrl.push(&DISCONNECT)
         {
             self.disconnect_queued = true;
@@ -310,6 +330,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
             return;
         }
         self.link = Link::Down;
+        self.lost_at = now;
         self.open_requested = false;
         self.close_requested |= close_socket;
         self.ctrl.clear();

@@ -183,6 +183,8 @@ pub enum Event<'a> {
 pub enum ClientError {
     /// The packet itself is invalid.
     Encode(EncodeError),
+    /// The topic name or filter is invalid.
+    Topic(crate::topic::TopicError),
     /// Larger than the buffers can ever hold.
     TooLarge,
     /// The outbound buffer is full now: backpressure, try again later.
@@ -206,6 +208,7 @@ impl ClientError {
     pub fn reason(self) -> &'static str {
         match self {
             ClientError::Encode(e) => e.reason(),
+            ClientError::Topic(e) => e.reason(),
             ClientError::TooLarge => "packet larger than the maximum packet size",
             ClientError::OutboundFull => "outbound buffer full (backpressure): try again later",
             ClientError::InflightFull => "too many QoS 1 messages awaiting PUBACK: try again later",
