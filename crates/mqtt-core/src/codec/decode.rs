@@ -145,8 +145,9 @@ fn publish<'a>(flags: u8, r: &mut Reader<'a>) -> Result<Publish<'a>, DecodeError
     Ok(Publish { dup, qos, retain, topic, packet_id, payload: r.rest() })
 }
 
-fn subscribe<'a>(r: &mut Reader<'a>) -> Result<Subscribe<'a>, DecodeError> {
-    let packet_id = packet_id(r)?;
+/// Checks SUBSCRIBE / UNSUBSCRIBE filters (each followed by a QoS byte when
+/// `with_qos`); returns the checked bytes for zero-copy iteration.
+fn filters<'a>(r: &mut Reader<'a>, with_qos: bool) -> Result<&'a [u8], DecodeError> {
     let wire = r.rest();
     let mut items = Reader::new(wire);
     if items.is_empty() {
@@ -155,27 +156,22 @@ fn subscribe<'a>(r: &mut Reader<'a>) -> Result<Subscribe<'a>, DecodeError> {
     while !items.is_empty() {
         let filter = items.string()?;
         topic::validate_filter(filter).map_err(|_| DecodeError::InvalidFilter)?;
-        let qos = items.u8()?;
         // Upper six bits reserved [MQTT-3.8.3-4]; QoS 3 is malformed.
-        if qos > 2 {
+        if with_qos && items.u8()? > 2 {
             return Err(DecodeError::InvalidQoS);
         }
     }
-    Ok(Subscribe { packet_id, filters: SubscribeFilters::Wire(wire) })
+    Ok(wire)
+}
+
+fn subscribe<'a>(r: &mut Reader<'a>) -> Result<Subscribe<'a>, DecodeError> {
+    let packet_id = packet_id(r)?;
+    Ok(Subscribe { packet_id, filters: SubscribeFilters::Wire(filters(r, true)?) })
 }
 
 fn unsubscribe<'a>(r: &mut Reader<'a>) -> Result<Unsubscribe<'a>, DecodeError> {
     let packet_id = packet_id(r)?;
-    let wire = r.rest();
-    let mut items = Reader::new(wire);
-    if items.is_empty() {
-        return Err(DecodeError::Empty);
-    }
-    while !items.is_empty() {
-        let filter = items.string()?;
-        topic::validate_filter(filter).map_err(|_| DecodeError::InvalidFilter)?;
-    }
-    Ok(Unsubscribe { packet_id, filters: UnsubscribeFilters::Wire(wire) })
+    Ok(Unsubscribe { packet_id, filters: UnsubscribeFilters::Wire(filters(r, false)?) })
 }
 
 fn suback<'a>(r: &mut Reader<'a>) -> Result<SubAck<'a>, DecodeError> {
