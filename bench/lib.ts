@@ -115,14 +115,19 @@ export async function mqttJs(port: number, id: string): Promise<BenchClient> {
         for (let i = 0; i < n; i++) c.publish(topic, PAYLOAD, { qos });
         return;
       }
-      await new Promise<void>((resolve) => {
-        let acked = 0;
-        for (let i = 0; i < n; i++) {
-          c.publish(topic, PAYLOAD, { qos }, () => {
-            if (++acked === n) resolve();
-          });
-        }
-      });
+      // MQTT.js has no backpressure of its own and stalls with more than
+      // 65,535 QoS 1 messages in flight (packet ids run out): keep a window.
+      const WINDOW = 20_000;
+      let acked = 0;
+      let wake: () => void = () => {};
+      for (let i = 0; i < n; i++) {
+        if (i - acked >= WINDOW) await new Promise<void>((r) => (wake = r));
+        c.publish(topic, PAYLOAD, { qos }, () => {
+          acked++;
+          if (acked === n || i - acked < WINDOW / 2) wake();
+        });
+      }
+      while (acked < n) await new Promise<void>((r) => (wake = r));
     },
     fence() {
       const reply = new Promise<number>((resolve) => (fenceReply = resolve));
