@@ -10,8 +10,7 @@
 //      dashboard prints what arrives.
 // Prints what flows and exits 0 (1 if something did not arrive in time).
 
-import net from 'node:net';
-import { Aedes } from 'aedes';
+import { startAedes } from './aedes-broker';
 import mqtt from 'mqtt-rs-client';
 
 const COMMANDS = [{ action: 'open' }, { action: 'close' }, { action: 'calibrate', offset: 0.5 }];
@@ -28,28 +27,9 @@ async function startBroker(): Promise<{ host: string; port: number; close(): Pro
     const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
     return { host, port: u.port ? Number(u.port) : 1883, close: async () => {} };
   }
-  const broker = await Aedes.createBroker();
-  const server = net.createServer(broker.handle);
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as net.AddressInfo;
-  log('broker', `aedes listening on 127.0.0.1:${port}`);
-  return {
-    host: '127.0.0.1',
-    port,
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await new Promise<void>((resolve) => broker.close(() => resolve()));
-    },
-  };
+  const broker = await startAedes();
+  log('broker', `aedes listening on 127.0.0.1:${broker.port}`);
+  return { host: '127.0.0.1', port: broker.port, close: () => broker.close() };
 }
 
 /** open() that resolves on `connected` and rejects on a failed first connect. */
