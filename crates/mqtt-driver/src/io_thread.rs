@@ -2,11 +2,12 @@
 //! the earliest client deadline as the timeout, then serves each connection.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mio::{Events, Poll, Token};
 
+use crate::conn::Conn;
 use crate::Shared;
 
 /// Connection tokens are their handles; the waker sits above them all.
@@ -15,8 +16,8 @@ pub(crate) const WAKER: Token = Token(usize::MAX);
 pub(crate) fn run(mut poll: Poll, shared: Arc<Shared>) {
     let mut events = Events::with_capacity(256);
     let mut out: Vec<u8> = Vec::new();
+    let mut timeout = None;
     loop {
-        let timeout = next_timeout(&shared);
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 // A broken poll cannot serve anyone; avoid spinning.
@@ -64,13 +65,15 @@ pub(crate) fn run(mut poll: Poll, shared: Arc<Shared>) {
                 t.conns.remove(&h);
             }
         }
+        // A connection opened since the snapshot kicked the waker, so the
+        // next poll returns at once and sees it.
+        timeout = next_timeout(&shared, &conns);
     }
 }
 
 /// The earliest deadline of any connection, as a poll timeout.
-fn next_timeout(shared: &Shared) -> Option<Duration> {
+fn next_timeout(shared: &Shared, conns: &[Arc<Mutex<Conn>>]) -> Option<Duration> {
     let now = shared.now();
-    let conns: Vec<_> = shared.table().conns.values().cloned().collect();
     conns
         .iter()
         .filter_map(|c| c.lock().ok()?.next_deadline())
