@@ -65,6 +65,7 @@ struct Buffers {
     inbound: Vec<u8>,
     outbound: Vec<u8>,
     inflight: Vec<u8>,
+    pending: Vec<u8>,
     connect: Vec<u8>,
 }
 
@@ -74,6 +75,7 @@ impl Buffers {
             inbound: vec![0; sizes.inbound],
             outbound: vec![0; sizes.outbound],
             inflight: vec![0; sizes.inflight],
+            pending: vec![0; sizes.pending],
             connect: vec![0; config.connect_len().expect("valid config")],
         }
     }
@@ -85,6 +87,7 @@ fn connected<'b>(config: &Config<'_>, bufs: &'b mut Buffers) -> Client<&'b mut [
         inbound: &mut bufs.inbound[..],
         outbound: &mut bufs.outbound[..],
         inflight: &mut bufs.inflight[..],
+        pending: &mut bufs.pending[..],
         connect: &mut bufs.connect[..],
     };
     let mut client = Client::new(config, storage).expect("client");

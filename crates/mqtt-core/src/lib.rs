@@ -16,11 +16,12 @@ pub mod codec;
 mod id_pool;
 mod inflight;
 mod outbound;
+mod pending;
 pub mod reconnect;
 pub mod topic;
 
 pub use client::{
-    Client, ClientError, Config, DisconnectReason, Event, LinkAction, State, Storage, Sizes,
+    Client, ClientError, Config, DisconnectReason, Event, LinkAction, Sizes, State, Storage, PENDING_RECORD,
 };
 pub use codec::{
     ConnAck, ConnectReturnCode, Connect, DecodeError, EncodeError, Packet, Publish, QoS,

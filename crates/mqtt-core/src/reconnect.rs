@@ -72,16 +72,26 @@ impl ReconnectSchedule {
         &self.delays_ms[..self.len as usize]
     }
 
-    /// The delay before the next attempt; moves on to the next entry,
-    /// staying on the last.
-    pub fn next_delay_ms(&mut self) -> u32 {
+    /// The delay before the next attempt (without moving on).
+    pub fn current_delay_ms(&self) -> u32 {
         if self.len == 0 {
             return DEFAULT_DELAY_MS;
         }
-        let d = self.delays_ms[self.index as usize];
+        self.delays_ms[self.index as usize]
+    }
+
+    /// An attempt was made: the next one uses the next entry, staying on
+    /// the last.
+    pub fn advance(&mut self) {
         if self.index + 1 < self.len {
             self.index += 1;
         }
+    }
+
+    /// The delay before the next attempt; moves on to the next entry.
+    pub fn next_delay_ms(&mut self) -> u32 {
+        let d = self.current_delay_ms();
+        self.advance();
         d
     }
 

@@ -292,7 +292,7 @@ fn mqtt_3_1_3_2_the_same_client_id_and_connect_go_out_on_every_reconnect() {
     p.drop_link();
     assert_eq!(p.connect(), first);
     p.drop_link();
-    p.c.handle_timeout(p.now);
+    p.advance(mqtt_core::client::MIN_RECONNECT_DELAY_MS);
     assert_eq!(p.c.poll_action(), Some(LinkAction::Open));
     p.c.handle_link_down(p.now, DisconnectReason::ConnectFailed);
     p.events();
@@ -551,7 +551,7 @@ fn mqtt_4_1_0_1_mqtt_4_1_0_2_unacknowledged_qos1_is_kept_through_failed_attempts
     p.drop_link();
     assert_eq!(p.c.inflight(), 1);
     // Attempt 1: TCP refused.
-    p.c.handle_timeout(p.now);
+    p.advance(mqtt_core::client::MIN_RECONNECT_DELAY_MS);
     assert_eq!(p.c.poll_action(), Some(LinkAction::Open));
     p.c.handle_link_down(p.now, DisconnectReason::ConnectFailed);
     p.events();
@@ -852,12 +852,21 @@ fn mqtt_4_8_0_2_an_inbound_packet_that_cannot_be_processed_closes_the_link() {
     assert_eq!(p.c.poll_action(), Some(LinkAction::Close));
     assert!(p.drain().is_empty());
     p.connect();
-    let big = inbound_publish("big", &[0; 100], QoS::AtLeastOnce, Some(3));
+    // Too large for the buffer and not a PUBLISH: refused from its header.
+    let mut big = vec![0x90, 100, 0, 1];
+    big.extend([0; 98]);
     let evs = p.feed(&big[..8]);
     assert!(matches!(evs.as_slice(), [Ev::Disconnected(DisconnectReason::Protocol(ProtocolError::Malformed(_)))]), "{evs:?}");
     assert_eq!(p.c.poll_action(), Some(LinkAction::Close));
     assert!(p.drain().is_empty());
     p.connect();
+    // A PUBLISH too large is no transient error: it is acknowledged,
+    // reported and skipped without being buffered; the link stays up.
+    let big = inbound_publish("big", &[0; 100], QoS::AtLeastOnce, Some(3));
+    assert_eq!(p.feed(&big[..12]), [Ev::Oversized { topic: "big".into(), size: big.len(), qos: QoS::AtLeastOnce }]);
+    assert_eq!(p.drain(), puback(3));
+    assert_eq!(p.feed(&big[12..]), []);
+    assert_eq!(p.c.state(), State::Connected);
     assert_eq!(p.feed(&inbound_publish("small", b"ok", QoS::AtLeastOnce, Some(4))).len(), 1);
     assert_eq!(p.drain(), puback(4));
 }

@@ -69,6 +69,7 @@ fn mqtt_3_1_2_23_pingreq_goes_out_at_half_the_keep_alive_after_the_last_packet_s
     p.advance(20_000);
     p.c.publish("t", b"x", QoS::AtMostOnce, false).unwrap();
     p.drain(); // last packet sent at +20 s
+    p.feed(&inbound_publish("in", b"", QoS::AtMostOnce, None)); // and received
     p.advance(29_999);
     assert!(p.drain().is_empty(), "no ping before half the interval since the last send");
     p.advance(1);
@@ -77,6 +78,48 @@ fn mqtt_3_1_2_23_pingreq_goes_out_at_half_the_keep_alive_after_the_last_packet_s
     assert_eq!(p.feed(&PINGRESP), [Ev::Pong]);
     p.advance(60_000);
     assert_eq!(p.c.state(), State::Connected, "an answered ping keeps the link");
+}
+
+/// Issue 12, defect 3: a client that keeps sending must still notice a
+/// server that went silent.
+#[test]
+fn a_publishing_client_pings_when_nothing_was_received_for_half_the_keep_alive() {
+    let mut p = Peer::with(Config { keep_alive_secs: 2, ..Config::new("busy") }, 4096, 4096);
+    p.connect();
+    let mut pinged_at = None;
+    let mut lost_at = None;
+    for step in 1..=40 {
+        p.advance(100);
+        if p.c.state() != State::Connected {
+            lost_at.get_or_insert(step * 100);
+            continue;
+        }
+        p.c.publish("t", b"x", QoS::AtMostOnce, false).unwrap();
+        if types(&p.drain()).contains(&PacketType::PingReq) {
+            pinged_at.get_or_insert(step * 100);
+        }
+        if p.events().contains(&Ev::Disconnected(DisconnectReason::KeepAliveTimeout)) {
+            lost_at.get_or_insert(step * 100);
+        }
+    }
+    assert_eq!(pinged_at, Some(1_000), "PINGREQ at half the keep-alive of silence from the server");
+    assert_eq!(lost_at, Some(2_000), "no PINGRESP: dead within the keep-alive");
+}
+
+#[test]
+fn a_pingresp_deadline_waits_while_reading_is_paused_for_the_application() {
+    let mut p = Peer::with(Config { keep_alive_secs: 2, ..Config::new("paused") }, 4096, 4096);
+    p.connect();
+    p.advance(1_000);
+    assert_eq!(types(&p.drain()), [PacketType::PingReq]);
+    p.c.set_receive_paused(p.now, true);
+    p.advance(5_000);
+    assert_eq!(p.c.state(), State::Connected, "the PINGRESP may be behind the unread bytes");
+    p.c.set_receive_paused(p.now, false);
+    p.advance(999);
+    assert_eq!(p.c.state(), State::Connected);
+    p.advance(1);
+    assert_eq!(p.events(), [Ev::Disconnected(DisconnectReason::KeepAliveTimeout)]);
 }
 
 #[test]
@@ -253,7 +296,7 @@ fn a_full_outbound_buffer_rejects_a_packet_whole_and_stays_untouched() {
     assert_eq!(p.c.inflight(), 0, "a refused QoS 1 publish takes no packet id or store");
     p.drain();
     assert!(p.c.publish("t", &payload, QoS::AtMostOnce, false).is_ok(), "room again after draining");
-    assert_eq!(p.c.publish("t", &[0; 100], QoS::AtMostOnce, false), Err(mqtt_core::ClientError::TooLarge));
+    assert_eq!(p.c.publish("t", &[0; 100], QoS::AtMostOnce, false), Err(mqtt_core::ClientError::TooLarge { size: 105, limit: 64 }));
 }
 
 #[test]
@@ -529,9 +572,46 @@ fn a_packet_before_connack_is_a_violation() {
 fn an_inbound_packet_larger_than_the_maximum_is_refused_from_its_header() {
     let mut p = Peer::with(Config { max_inbound_packet: 100, ..Config::new("small") }, 4096, 4096);
     p.connect();
-    // Only the fixed header of a 1000-byte PUBLISH has arrived.
-    let evs = p.feed(&[0x30, 0xe8, 0x07]);
+    // Only the fixed header of a 1000-byte SUBACK has arrived.
+    let evs = p.feed(&[0x90, 0xe8, 0x07]);
     assert!(matches!(evs.as_slice(), [Ev::Disconnected(DisconnectReason::Protocol(_))]));
+}
+
+/// Issue 12, defect 4: one huge (retained) message must not kill the link
+/// over and over; it is acknowledged, reported and skipped.
+#[test]
+fn an_inbound_publish_larger_than_the_maximum_is_skipped_acknowledged_and_reported() {
+    let mut p = Peer::with(Config { max_inbound_packet: 100, ..Config::new("skip") }, 4096, 4096);
+    p.connect();
+    let big = inbound_publish_flags("huge/retained", &[7; 5000], QoS::AtLeastOnce, Some(9), false, true);
+    let small = inbound_publish("small", b"ok", QoS::AtMostOnce, None);
+    let mut evs = Vec::new();
+    let mut stream = big.clone();
+    stream.extend(&small);
+    // Arrives in 64-byte pieces, never more than the 100-byte maximum held.
+    for chunk in stream.chunks(64) {
+        evs.extend(p.feed(chunk));
+    }
+    assert_eq!(
+        evs,
+        [
+            Ev::Oversized { topic: "huge/retained".into(), size: big.len(), qos: QoS::AtLeastOnce },
+            msg("small", b"ok", QoS::AtMostOnce, false),
+        ]
+    );
+    assert_eq!(p.drain(), puback(9), "acknowledged, so the broker does not send it again");
+    assert_eq!(p.c.state(), State::Connected);
+}
+
+#[test]
+fn an_oversized_publish_with_a_bad_topic_is_still_a_violation() {
+    let mut p = Peer::with(Config { max_inbound_packet: 100, ..Config::new("skip") }, 4096, 4096);
+    p.connect();
+    // PUBLISH "a/+" (a wildcard in a topic name) with 500 payload bytes.
+    let mut big = vec![0x30, 0xf9, 0x03, 0, 3, b'a', b'/', b'+'];
+    big.extend([0; 500]);
+    let evs = p.feed(&big[..50]);
+    assert!(matches!(evs.as_slice(), [Ev::Disconnected(DisconnectReason::Protocol(_))]), "{evs:?}");
 }
 
 #[test]
@@ -588,4 +668,141 @@ fn invalid_topics_are_refused_with_the_precise_reason() {
     assert!(reason(p.c.publish("", b"", QoS::AtMostOnce, false).unwrap_err()).contains("empty"));
     assert!(reason(p.c.subscribe(&[("a/#/b", QoS::AtMostOnce)]).unwrap_err()).contains("#"));
     assert!(reason(p.c.unsubscribe(&["a+"]).unwrap_err()).contains("+"));
+}
+
+// ---- issue 12 regressions ----
+
+/// Defect 8: the "subscribe from the connected handler" pattern with 100
+/// filters gets 100 acknowledgements, bounded by the pending table's bytes.
+#[test]
+fn a_hundred_subscribes_awaiting_suback_are_all_admitted() {
+    let config = Config::new("many");
+    let mut storage = storage_for(&config, 8192, 4096);
+    storage.pending = vec![0; 100 * mqtt_core::PENDING_RECORD];
+    let mut p = Peer { c: mqtt_core::Client::new(&config, storage).unwrap(), now: 1_000 };
+    p.connect();
+    assert_eq!(p.c.max_pending_requests(), 100);
+    let ids: Vec<u16> = (0..100).map(|i| p.c.subscribe(&[(&format!("f/{i}"), QoS::AtMostOnce)]).unwrap()).collect();
+    assert_eq!(p.c.subscribe(&[("one/more", QoS::AtMostOnce)]), Err(mqtt_core::ClientError::TooManyPending));
+    p.drain();
+    let acked: Vec<Ev> = ids.iter().flat_map(|&id| p.feed(&suback(id, &[0]))).collect();
+    assert_eq!(acked.len(), 100);
+    assert!(p.c.subscribe(&[("one/more", QoS::AtMostOnce)]).is_ok(), "room again");
+}
+
+/// Defect 9: nothing would ever send it.
+#[test]
+fn publish_and_subscribe_are_refused_when_the_link_is_down_for_good() {
+    let mut p = Peer::new();
+    p.connect();
+    p.drop_link();
+    p.events();
+    assert_eq!(p.c.state(), State::Disconnected);
+    assert_eq!(p.c.publish("t", b"x", QoS::AtMostOnce, false), Err(mqtt_core::ClientError::LinkDown));
+    assert_eq!(p.c.subscribe(&[("t", QoS::AtMostOnce)]), Err(mqtt_core::ClientError::LinkDown));
+    p.c.set_auto_reconnect(true);
+    assert_eq!(p.c.state(), State::WaitingToReconnect);
+    assert!(p.c.publish("t", b"x", QoS::AtMostOnce, false).is_ok(), "queued for the next link");
+}
+
+/// Defect 10: the schedule in force when the attempt is due counts, timed
+/// from the failure.
+#[test]
+fn reconnect_delays_set_while_waiting_apply_to_the_attempt_already_scheduled() {
+    let mut p = Peer::new();
+    p.c.set_auto_reconnect(true);
+    p.c.set_reconnect_delays_ms(&[5_000]).unwrap();
+    p.connect();
+    p.drop_link();
+    p.events();
+    let lost = p.now;
+    assert_eq!(p.c.poll_timeout(), Some(lost + 5_000));
+    p.advance(100);
+    p.c.set_reconnect_delays_ms(&[200]).unwrap();
+    assert_eq!(p.c.poll_timeout(), Some(lost + 200), "timed from the failure, not from the call");
+    p.advance(100);
+    assert_eq!(p.c.poll_action(), Some(LinkAction::Open));
+}
+
+/// Defect 13: no schedule busy-loops.
+#[test]
+fn zero_delays_are_floored_to_twenty_attempts_a_second() {
+    let mut p = Peer::with(Config { connect_timeout_ms: 0, ..Config::new("floor") }, 4096, 4096);
+    p.c.set_auto_reconnect(true);
+    p.c.set_reconnect_delays_ms(&[0]).unwrap();
+    p.c.connect(p.now).unwrap();
+    let mut opens = 0;
+    for _ in 0..1_000 {
+        p.advance(1);
+        while let Some(a) = p.c.poll_action() {
+            if a == LinkAction::Open {
+                p.c.handle_link_down(p.now, DisconnectReason::ConnectFailed);
+            }
+        }
+        // Each attempt ends in one `Disconnected` (refused, or timed out at once).
+        opens += p.events().len();
+    }
+    assert!(opens <= 21, "{opens} attempts in one second");
+    assert!(opens >= 15, "{opens} attempts in one second: the floor is not a stop");
+}
+
+/// Defect 11: nothing to flush, nothing to wait for.
+#[test]
+fn disconnect_while_waiting_for_connack_with_nothing_queued_closes_at_once() {
+    let mut p = Peer::new();
+    p.open_link();
+    p.c.disconnect(p.now);
+    assert_eq!(p.events(), [Ev::Disconnected(DisconnectReason::Requested)]);
+    assert_eq!(p.c.poll_action(), Some(LinkAction::Close));
+    assert_eq!(p.c.state(), State::Closed);
+    assert!(!p.c.disconnect_sent());
+}
+
+#[test]
+fn disconnect_while_connecting_flushes_what_was_queued_once_connected_within_the_grace() {
+    let mut p = Peer::new();
+    p.open_link();
+    p.c.publish("t", b"queued", QoS::AtMostOnce, false).unwrap();
+    p.c.disconnect(p.now);
+    assert!(p.events().is_empty());
+    assert_eq!(p.feed(&CONNACK_OK), [Ev::Connected]);
+    assert_eq!(types(&p.drain()), [PacketType::Publish, PacketType::Disconnect]);
+    assert!(p.c.disconnect_sent());
+    assert_eq!(p.c.state(), State::Closed);
+    // And when the CONNACK never comes, the grace period ends it.
+    let mut q = Peer::new();
+    q.open_link();
+    q.c.publish("t", b"queued", QoS::AtMostOnce, false).unwrap();
+    q.c.disconnect(q.now);
+    q.advance(1_999);
+    assert!(q.events().is_empty());
+    q.advance(1);
+    assert_eq!(q.events(), [Ev::Disconnected(DisconnectReason::Requested)]);
+    assert_eq!(q.c.state(), State::Closed);
+}
+
+/// Defect 12: after a -1 for lack of room, one `Drain` says when to retry.
+#[test]
+fn a_refused_publish_is_followed_by_drain_when_half_the_buffer_is_free() {
+    let mut p = Peer::with(Config::new("drain"), 100, 4096);
+    p.connect();
+    while p.c.publish("t", &[0; 16], QoS::AtMostOnce, false).is_ok() {}
+    assert!(p.events().is_empty());
+    let sent = p.drain_by(30);
+    assert!(!sent.is_empty());
+    assert_eq!(p.events(), [Ev::Drain]);
+    assert!(p.events().is_empty(), "once per refusal");
+    p.drain();
+    assert!(p.events().is_empty());
+}
+
+/// Defect 16: the limit is stated.
+#[test]
+fn too_large_says_the_size_and_the_limit() {
+    let mut p = Peer::with(Config::new("big"), 64, 4096);
+    p.connect();
+    assert_eq!(
+        p.c.publish("t", &[0; 100], QoS::AtMostOnce, false),
+        Err(mqtt_core::ClientError::TooLarge { size: 105, limit: 64 })
+    );
 }

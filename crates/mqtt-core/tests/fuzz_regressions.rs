@@ -10,6 +10,7 @@ fn client(config: &Config<'_>) -> Client<Vec<u8>> {
         inbound: vec![0; 4096],
         outbound: vec![0; 4096],
         inflight: vec![0; 4096],
+        pending: vec![0; 96],
         connect: vec![0; config.connect_len().unwrap()],
     };
     Client::new(config, storage).unwrap()

@@ -63,6 +63,7 @@ pub extern "C" fn rust_eh_personality() {}
 const INBOUND: usize = Sizes::ESP32.inbound;
 const OUTBOUND: usize = Sizes::ESP32.outbound;
 const INFLIGHT: usize = Sizes::ESP32.inflight;
+const PENDING: usize = Sizes::ESP32.pending;
 const CONNECT: usize = 128;
 
 /// A static byte array handed out once as `&'static mut [u8]` (the
@@ -95,6 +96,7 @@ impl<const N: usize> StaticBuf<N> {
 static INBOUND_BUF: StaticBuf<INBOUND> = StaticBuf::new();
 static OUTBOUND_BUF: StaticBuf<OUTBOUND> = StaticBuf::new();
 static INFLIGHT_BUF: StaticBuf<INFLIGHT> = StaticBuf::new();
+static PENDING_BUF: StaticBuf<PENDING> = StaticBuf::new();
 static CONNECT_BUF: StaticBuf<CONNECT> = StaticBuf::new();
 static ENCODE_BUF: StaticBuf<CONNECT> = StaticBuf::new();
 
@@ -129,6 +131,7 @@ fn run() -> Result<(), i32> {
     let inbound = take(INBOUND_BUF.take())?;
     let outbound = take(OUTBOUND_BUF.take())?;
     let inflight = take(INFLIGHT_BUF.take())?;
+    let pending = take(PENDING_BUF.take())?;
     let connect = take(CONNECT_BUF.take())?;
     let encode_buf = take(ENCODE_BUF.take())?;
 
@@ -159,7 +162,7 @@ fn run() -> Result<(), i32> {
     }
 
     // 3. A client over `&mut [u8]` slices of the static arrays.
-    let storage = Storage { inbound, outbound, inflight, connect };
+    let storage = Storage { inbound, outbound, inflight, pending, connect };
     let mut client = Client::new(&config, storage).map_err(|_| 3)?;
     if client.state() != State::Idle {
         return Err(3);

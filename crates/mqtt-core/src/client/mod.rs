@@ -6,9 +6,13 @@
 mod session;
 mod types;
 
+pub use session::MIN_RECONNECT_DELAY_MS;
 pub use types::*;
 
-use crate::codec::{decode, Packet, Publish, QoS, Subscribe, SubscribeFilters, Unsubscribe, UnsubscribeFilters};
+use crate::codec::{
+    decode, frame, DecodeError, Packet, PacketType, Publish, QoS, Subscribe, SubscribeFilters, Unsubscribe,
+    UnsubscribeFilters,
+};
 use crate::reconnect::ReconnectSchedule;
 use session::{Emit, Session, Step};
 
@@ -24,6 +28,53 @@ struct Inbound<B> {
     start: usize,
     end: usize,
     max_packet: usize,
+    /// Bytes of an oversized PUBLISH still to discard as they arrive.
+    skip: usize,
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]>> Inbound<B> {
+    /// Discards what has arrived of an oversized packet being skipped.
+    fn apply_skip(&mut self) {
+        let n = self.skip.min(self.end - self.start);
+        self.start += n;
+        self.skip -= n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    fn reset(&mut self) {
+        self.start = 0;
+        self.end = 0;
+        self.skip = 0;
+    }
+}
+
+/// The variable header of an oversized PUBLISH at the start of `data`,
+/// once enough of it has arrived: (topic, QoS, packet id, bytes of the
+/// packet that are header).
+fn oversized_publish_header(data: &[u8]) -> Result<Option<(&str, QoS, Option<u16>)>, DecodeError> {
+    let Some(f) = frame(data, usize::MAX)? else { return Ok(None) };
+    let qos = QoS::from_u8((f.flags >> 1) & 3).ok_or(DecodeError::InvalidQoS)?;
+    let at = f.header_len;
+    let Some(len) = data.get(at..at + 2) else { return Ok(None) };
+    let topic_end = at + 2 + u16::from_be_bytes([len[0], len[1]]) as usize;
+    let id_end = topic_end + if qos == QoS::AtMostOnce { 0 } else { 2 };
+    if id_end > f.total_len {
+        return Err(DecodeError::LengthMismatch);
+    }
+    let Some(head) = data.get(..id_end) else { return Ok(None) };
+    let topic = core::str::from_utf8(&head[at + 2..topic_end]).map_err(|_| DecodeError::InvalidUtf8)?;
+    crate::topic::validate_name(topic).map_err(|_| DecodeError::InvalidTopic)?;
+    let packet_id = match qos {
+        QoS::AtMostOnce => None,
+        _ => match u16::from_be_bytes([head[topic_end], head[topic_end + 1]]) {
+            0 => return Err(DecodeError::ZeroPacketId),
+            id => Some(id),
+        },
+    };
+    Ok(Some((topic, qos, packet_id)))
 }
 
 impl<'c> Config<'c> {
@@ -60,8 +111,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
             n => n.min(capacity),
         };
         Ok(Client {
-            inbound: Inbound { buf: storage.inbound, start: 0, end: 0, max_packet },
-            session: Session::new(config, storage.outbound, storage.inflight, storage.connect, connect_len),
+            inbound: Inbound { buf: storage.inbound, start: 0, end: 0, max_packet, skip: 0 },
+            session: Session::new(
+                config,
+                storage.outbound,
+                storage.inflight,
+                storage.pending,
+                storage.connect,
+                connect_len,
+            ),
         })
     }
 
@@ -79,6 +137,27 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     /// QoS 1 messages sent or queued and not yet acknowledged.
     pub fn inflight(&self) -> usize {
         self.session.inflight.live() + self.session.queued_qos1
+    }
+
+    /// Is a SUBSCRIBE/UNSUBSCRIBE with this id still awaiting its
+    /// acknowledgement (or still queued)?
+    pub fn is_request_pending(&self, packet_id: u16) -> bool {
+        self.session.pending.contains(packet_id)
+    }
+
+    /// How many SUBSCRIBE/UNSUBSCRIBE requests may wait at once.
+    pub fn max_pending_requests(&self) -> usize {
+        self.session.pending.capacity()
+    }
+
+    /// The largest packet accepted from the server.
+    pub fn max_inbound_packet(&self) -> usize {
+        self.inbound.max_packet
+    }
+
+    /// The last close was graceful: DISCONNECT went out whole.
+    pub fn disconnect_sent(&self) -> bool {
+        self.session.disconnect_sent()
     }
 
     pub fn reconnect_schedule(&self) -> &ReconnectSchedule {
@@ -107,21 +186,21 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
         retain: bool,
     ) -> Result<Option<u16>, ClientError> {
         types::supported(qos)?;
-        self.session.check_open()?;
+        self.session.check_deliverable()?;
         crate::topic::validate_name(topic).map_err(ClientError::Topic)?;
         // The id does not change the size; 1 stands in while checking.
         let probe = |packet_id| Publish { dup: false, qos, retain, topic, packet_id, payload };
         let placeholder = (qos != QoS::AtMostOnce).then_some(1);
         let len = Packet::Publish(probe(placeholder)).encoded_len()?;
         let s = &mut self.session;
-        if len > s.out.capacity() || (qos == QoS::AtLeastOnce && !s.inflight.fits_at_all(len)) {
-            return Err(ClientError::TooLarge);
+        if qos == QoS::AtLeastOnce && !s.inflight.fits_at_all(len) {
+            let limit = s.inflight.capacity().saturating_sub(crate::inflight::RECORD_HEADER);
+            return Err(ClientError::TooLarge { size: len, limit });
         }
-        if len > s.out.free() {
-            return Err(ClientError::OutboundFull);
-        }
+        s.admit(len)?;
         let packet_id = if qos == QoS::AtLeastOnce {
             if !s.inflight.can_reserve(len) {
+                s.want_drain = true;
                 return Err(ClientError::InflightFull);
             }
             let id = s.ids.allocate().ok_or(ClientError::NoPacketId)?;
@@ -181,6 +260,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
         self.session.set_auto_reconnect(enabled);
     }
 
+    /// The driver stopped (or resumed) reading because the application is
+    /// behind on events. While paused, a late PINGRESP cannot be seen, so
+    /// it does not count against the link.
+    pub fn set_receive_paused(&mut self, now: u64, paused: bool) {
+        self.session.set_receive_paused(now, paused);
+    }
+
     pub fn set_reconnect_delays_ms(&mut self, delays: &[u32]) -> Result<(), ClientError> {
         self.session.schedule.set_delays_ms(delays).map_err(ClientError::Schedule)
     }
@@ -215,6 +301,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
         if !self.session.link_readable() {
             return &mut [];
         }
+        inb.apply_skip();
         if inb.start > 0 {
             let (start, end) = (inb.start, inb.end);
             inb.buf.as_mut().copy_within(start..end, 0);
@@ -267,8 +354,24 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
         if let Some(reason) = self.session.events.pop() {
             return Some(Event::Disconnected { reason });
         }
+        if self.session.take_drain() {
+            return Some(Event::Drain);
+        }
         let inb = &mut self.inbound;
         let session = &mut self.session;
+        inb.apply_skip();
+        if inb.skip > 0 {
+            return None;
+        }
+        // Received bytes of a link the session dropped are void (fields
+        // one by one: `data` below borrows `inb.buf`).
+        macro_rules! void_input {
+            () => {{
+                inb.start = 0;
+                inb.end = 0;
+                inb.skip = 0;
+            }};
+        }
         loop {
             if !session.link_readable() {
                 return None;
@@ -277,18 +380,45 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
             let (packet, used) = match decode(data, inb.max_packet) {
                 Ok(None) => return None,
                 Ok(Some(p)) => p,
+                Err(DecodeError::TooLarge { size, .. }) if data[0] >> 4 == PacketType::Publish as u8 => {
+                    // Read its header, acknowledge it, report it, skip the rest.
+                    let header = match oversized_publish_header(data) {
+                        Ok(Some(h)) => Ok(h),
+                        // Wait for more, unless the header alone cannot fit the buffer.
+                        Ok(None) if data.len() < inb.buf.as_ref().len() => return None,
+                        Ok(None) => Err(DecodeError::TooLarge { size, max: inb.max_packet }),
+                        Err(e) => Err(e),
+                    };
+                    let (topic, qos, packet_id) = match header {
+                        Ok(h) => h,
+                        Err(e) => {
+                            session.violation(now, crate::client::ProtocolError::Malformed(e));
+                            void_input!();
+                            return session.events.pop().map(|reason| Event::Disconnected { reason });
+                        }
+                    };
+                    match session.on_oversized_publish(now, qos, packet_id) {
+                        Step::Stall => return None,
+                        Step::Violation => {
+                            void_input!();
+                            return session.events.pop().map(|reason| Event::Disconnected { reason });
+                        }
+                        Step::Done(_) => {
+                            inb.skip = size;
+                            return Some(Event::Oversized { topic, size, qos });
+                        }
+                    }
+                }
                 Err(e) => {
                     session.violation(now, crate::client::ProtocolError::Malformed(e));
-                    inb.start = 0;
-                    inb.end = 0;
+                    void_input!();
                     return session.events.pop().map(|reason| Event::Disconnected { reason });
                 }
             };
             match session.on_packet(now, &packet) {
                 Step::Stall => return None,
                 Step::Violation => {
-                    inb.start = 0;
-                    inb.end = 0;
+                    void_input!();
                     return session.events.pop().map(|reason| Event::Disconnected { reason });
                 }
                 Step::Done(emit) => {
@@ -296,8 +426,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
                     let event = match (emit, packet) {
                         (Emit::Connected { session_present }, _) => Event::Connected { session_present },
                         (Emit::Disconnected, _) => {
-                            inb.start = 0;
-                            inb.end = 0;
+                            void_input!();
                             return session.events.pop().map(|reason| Event::Disconnected { reason });
                         }
                         (Emit::Message, Packet::Publish(p)) => Event::Message(p),
@@ -318,8 +447,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     /// After the session dropped a link, received bytes of it are void.
     fn sync_inbound(&mut self) {
         if !self.session.link_readable() {
-            self.inbound.start = 0;
-            self.inbound.end = 0;
+            self.inbound.reset();
         }
     }
 }

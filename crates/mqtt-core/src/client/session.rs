@@ -6,12 +6,14 @@ use crate::codec::{ConnectReturnCode, Packet, PacketType, QoS};
 use crate::id_pool::IdPool;
 use crate::inflight::InflightStore;
 use crate::outbound::{ControlQueue, OutboundQueue};
+pub use crate::pending::PendingKind;
+use crate::pending::PendingTable;
 use crate::reconnect::ReconnectSchedule;
 
 const PINGREQ: [u8; 2] = [0xc0, 0x00];
 const DISCONNECT: [u8; 2] = [0xe0, 0x00];
-/// SUBSCRIBE / UNSUBSCRIBE packets awaiting their acknowledgement.
-const MAX_PENDING: usize = 16;
+/// No reconnect schedule makes more than about 20 attempts a second.
+pub const MIN_RECONNECT_DELAY_MS: u64 = 50;
 /// Link-loss events not yet polled (one per loss; a few at most between polls).
 const EVENT_RING: usize = 8;
 
@@ -23,22 +25,6 @@ enum Link {
     /// TCP is up; `sent` bytes of CONNECT handed over; waiting for CONNACK.
     Handshake { sent: usize },
     Up,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PendingKind {
-    Subscribe,
-    Unsubscribe,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Pending {
-    id: u16,
-    kind: PendingKind,
-    /// How many filters: the SUBACK must carry as many codes.
-    count: usize,
-    /// Fully handed to the socket (so lost with the link).
-    sent: bool,
 }
 
 /// Which queue the socket is being fed from.
@@ -110,7 +96,7 @@ pub struct Session<B> {
     /// QoS 1 publishes admitted but still in `out` (not yet in `inflight`).
     pub queued_qos1: usize,
     pub ids: IdPool,
-    pending: [Option<Pending>; MAX_PENDING],
+    pub pending: PendingTable<B>,
     pub schedule: ReconnectSchedule,
     pub auto_reconnect: bool,
     pub events: EventRing,
@@ -127,7 +113,9 @@ pub struct Session<B> {
     disconnect_queued: bool,
     open_requested: bool,
     close_requested: bool,
-    reconnect_at: Option<u64>,
+    /// An attempt is scheduled: due at `lost_at` plus the schedule's
+    /// current delay (read when due, so a schedule set meanwhile counts).
+    reconnect_pending: bool,
     /// When the link was last lost (reconnect delays count from here).
     lost_at: u64,
     attempt_deadline: Option<u64>,
@@ -136,13 +124,23 @@ pub struct Session<B> {
     /// A keep-alive PINGREQ is due but the control queue had no room.
     ping_owed: bool,
     last_send: u64,
+    /// When a packet last arrived: silence for half the keep-alive also
+    /// sends a PINGREQ, so a publishing client notices a dead link too.
+    last_recv: u64,
+    /// The driver stopped reading (the application is behind on events):
+    /// a PINGRESP cannot be seen, so its deadline waits.
+    receive_paused: bool,
+    /// DISCONNECT went out whole (a graceful close).
+    disconnect_sent: bool,
+    /// A publish was refused for lack of room: report when there is room.
+    pub want_drain: bool,
     /// Re-sending in-flight QoS 1 after a reconnect: record offset and
     /// bytes of it already handed over.
     resend: Option<(usize, usize)>,
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
-    pub fn new(config: &Config<'_>, outbound: B, inflight: B, connect: B, connect_len: usize) -> Self {
+    pub fn new(config: &Config<'_>, outbound: B, inflight: B, pending: B, connect: B, connect_len: usize) -> Self {
         let keep_alive_ms = config.keep_alive_secs as u64 * 1000;
         let pingresp_timeout_ms = match config.pingresp_timeout_ms {
             0 => (keep_alive_ms / 2).max(1),
@@ -156,7 +154,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
             inflight: InflightStore::new(inflight),
             queued_qos1: 0,
             ids: IdPool::new(),
-            pending: [None; MAX_PENDING],
+            pending: PendingTable::new(pending),
             schedule: ReconnectSchedule::new(),
             auto_reconnect: false,
             events: EventRing::new(),
@@ -171,13 +169,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
             disconnect_queued: false,
             open_requested: false,
             close_requested: false,
-            reconnect_at: None,
+            reconnect_pending: false,
             lost_at: 0,
             attempt_deadline: None,
             close_deadline: None,
             ping_deadline: None,
             ping_owed: false,
             last_send: 0,
+            last_recv: 0,
+            receive_paused: false,
+            disconnect_sent: false,
+            want_drain: false,
             resend: None,
         }
     }
@@ -188,7 +190,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
             Link::Up if self.closing => State::Disconnecting,
             Link::Up => State::Connected,
             Link::Opening | Link::Handshake { .. } => State::Connecting,
-            Link::Down if self.reconnect_at.is_some() => State::WaitingToReconnect,
+            Link::Down if self.reconnect_pending => State::WaitingToReconnect,
             Link::Down if !self.started => State::Idle,
             Link::Down => State::Disconnected,
         }
@@ -206,6 +208,41 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         }
     }
 
+    /// Can queued packets still go out one day? Not when the link is down
+    /// and no attempt will ever be made.
+    pub fn check_deliverable(&self) -> Result<(), ClientError> {
+        self.check_open()?;
+        if self.state() == State::Disconnected {
+            return Err(ClientError::LinkDown);
+        }
+        Ok(())
+    }
+
+    pub fn disconnect_sent(&self) -> bool {
+        self.disconnect_sent
+    }
+
+    /// When the next attempt is due, if one is scheduled.
+    fn reconnect_due(&self) -> Option<u64> {
+        self.reconnect_pending
+            .then(|| self.lost_at + (self.schedule.current_delay_ms() as u64).max(MIN_RECONNECT_DELAY_MS))
+    }
+
+    pub fn set_receive_paused(&mut self, now: u64, paused: bool) {
+        if self.receive_paused == paused {
+            return;
+        }
+        self.receive_paused = paused;
+        if !paused {
+            // Reading again: what was waiting arrives now; a PINGRESP gets a
+            // full timeout from here.
+            self.last_recv = self.last_recv.max(now);
+            if let Some(d) = &mut self.ping_deadline {
+                *d = (*d).max(now + self.pingresp_timeout_ms);
+            }
+        }
+    }
+
     // ---- application requests ----
 
     pub fn connect(&mut self, now: u64) -> Result<(), ClientError> {
@@ -220,7 +257,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         self.started = true;
         self.link = Link::Opening;
         self.open_requested = true;
-        self.reconnect_at = None;
+        self.reconnect_pending = false;
+        self.disconnect_sent = false;
         self.attempt_deadline = Some(now + self.connect_timeout_ms);
     }
 
@@ -231,22 +269,44 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         count: usize,
         build: impl Fn(u16) -> Packet<'p>,
     ) -> Result<u16, ClientError> {
-        self.check_open()?;
+        self.check_deliverable()?;
         let len = build(1).encoded_len()?;
-        if len > self.out.capacity() {
-            return Err(ClientError::TooLarge);
+        self.admit(len)?;
+        if self.pending.is_full() {
+            return Err(ClientError::TooManyPending);
         }
-        if len > self.out.free() {
-            return Err(ClientError::OutboundFull);
-        }
-        let slot = self.pending.iter().position(Option::is_none).ok_or(ClientError::TooManyPending)?;
         let id = self.ids.allocate().ok_or(ClientError::NoPacketId)?;
         let packet = build(id);
         self.out.push_with(len, |buf| {
             let _ = packet.encode(buf);
         });
-        self.pending[slot] = Some(Pending { id, kind, count, sent: false });
+        let count = u16::try_from(count).unwrap_or(u16::MAX);
+        self.pending.insert(id, kind, count);
         Ok(id)
+    }
+
+    /// Room in the outbound queue for a packet of `len` bytes, or why not.
+    pub fn admit(&mut self, len: usize) -> Result<(), ClientError> {
+        if len > self.out.capacity() {
+            return Err(ClientError::TooLarge { size: len, limit: self.out.capacity() });
+        }
+        if len > self.out.free() {
+            self.want_drain = true;
+            return Err(ClientError::OutboundFull);
+        }
+        Ok(())
+    }
+
+    /// Is there room again after a refusal for lack of it? Half of the
+    /// outbound queue and of the in-flight store free.
+    pub fn take_drain(&mut self) -> bool {
+        let roomy = self.out.free() >= self.out.capacity() / 2
+            && self.inflight.can_reserve(self.inflight.capacity() / 2 - crate::inflight::RECORD_HEADER);
+        if self.want_drain && roomy && !self.closing && !self.closed {
+            self.want_drain = false;
+            return true;
+        }
+        false
     }
 
     pub fn ping(&mut self, now: u64) -> bool {
@@ -262,11 +322,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
             return;
         }
         self.auto_reconnect = enabled;
-        if !enabled {
-            self.reconnect_at = None;
-        } else if self.link == Link::Down && self.started && self.reconnect_at.is_none() {
-            self.reconnect_at = Some(self.lost_at + self.schedule.next_delay_ms() as u64);
-        }
+        self.reconnect_pending = enabled && self.link == Link::Down && self.started;
     }
 
     pub fn disconnect(&mut self, now: u64) {
@@ -275,14 +331,19 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         }
         self.closing = true;
         self.auto_reconnect = false;
-        self.reconnect_at = None;
+        self.reconnect_pending = false;
+        let nothing_queued = self.out.is_empty() && self.inflight.live() == 0 && self.queued_qos1 == 0;
         match self.link {
             Link::Up => {
                 self.close_deadline = Some(now + self.grace_ms);
                 self.queue_disconnect_when_drained();
             }
             Link::Down => self.finish_close(),
-            Link::Opening | Link::Handshake { .. } => self.lose_link(now, DisconnectReason::Requested, true),
+            Link::Opening | Link::Handshake { .. } if nothing_queued => {
+                self.lose_link(now, DisconnectReason::Requested, true)
+            }
+            // What was queued goes out if the link comes up within the grace period.
+            Link::Opening | Link::Handshake { .. } => self.close_deadline = Some(now + self.grace_ms),
         }
     }
 
@@ -311,8 +372,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         self.out.clear();
         self.inflight.clear();
         self.queued_qos1 = 0;
-        self.pending = [None; MAX_PENDING];
+        self.pending.clear();
         self.ids = IdPool::new();
+        self.want_drain = false;
     }
 
     // ---- network and clock ----
@@ -349,23 +411,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
             }
         }
         // A SUBACK or UNSUBACK for what was sent on this link will never come.
-        for slot in self.pending.iter_mut() {
-            if let Some(p) = slot {
-                if p.sent {
-                    self.ids.release(p.id);
-                    *slot = None;
-                }
-            }
-        }
+        let ids = &mut self.ids;
+        self.pending.drop_sent(|id| ids.release(id));
         if self.closing {
             self.events.push(DisconnectReason::Requested);
             self.finish_close();
             return;
         }
         self.events.push(reason);
-        if self.auto_reconnect {
-            self.reconnect_at = Some(now + self.schedule.next_delay_ms() as u64);
-        }
+        self.reconnect_pending = self.auto_reconnect;
     }
 
     pub fn violation(&mut self, now: u64, e: ProtocolError) {
@@ -373,8 +427,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
     }
 
     pub fn handle_timeout(&mut self, now: u64) {
-        if self.reconnect_at.is_some_and(|t| now >= t) && self.link == Link::Down {
+        if self.reconnect_due().is_some_and(|t| now >= t) && self.link == Link::Down {
+            self.schedule.advance();
             self.start_attempt(now);
+        }
+        if self.close_deadline.is_some_and(|t| now >= t) && self.link != Link::Down {
+            self.lose_link(now, DisconnectReason::Requested, true);
+            return;
         }
         let attempting = matches!(self.link, Link::Opening | Link::Handshake { .. });
         if attempting && self.attempt_deadline.is_some_and(|t| now >= t) {
@@ -384,9 +443,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         if self.link != Link::Up {
             return;
         }
-        if self.close_deadline.is_some_and(|t| now >= t) {
-            self.lose_link(now, DisconnectReason::Requested, true);
-        } else if self.ping_deadline.is_some_and(|t| now >= t) {
+        if self.ping_deadline_enforced().is_some_and(|t| now >= t) {
             self.lose_link(now, DisconnectReason::KeepAliveTimeout, true);
         } else if self.keep_alive_due().is_some_and(|t| now >= t) {
             // The PINGRESP deadline starts now even if the control queue is
@@ -404,12 +461,18 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         }
     }
 
-    /// PINGREQ at half the keep-alive after the last packet sent.
+    /// PINGREQ at half the keep-alive after the last packet sent, or after
+    /// the last packet received (unless reading is paused on purpose).
     fn keep_alive_due(&self) -> Option<u64> {
         if self.keep_alive_ms == 0 || self.ping_deadline.is_some() || self.closing {
             return None;
         }
-        Some(self.last_send + self.keep_alive_ms / 2)
+        let quiet_since = if self.receive_paused { self.last_send } else { self.last_send.min(self.last_recv) };
+        Some(quiet_since + self.keep_alive_ms / 2)
+    }
+
+    fn ping_deadline_enforced(&self) -> Option<u64> {
+        self.ping_deadline.filter(|_| !self.receive_paused)
     }
 
     pub fn poll_timeout(&self) -> Option<u64> {
@@ -420,11 +483,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
             }
         };
         match self.link {
-            Link::Down => consider(self.reconnect_at),
-            Link::Opening | Link::Handshake { .. } => consider(self.attempt_deadline),
+            Link::Down => consider(self.reconnect_due()),
+            Link::Opening | Link::Handshake { .. } => {
+                consider(self.attempt_deadline);
+                consider(self.close_deadline);
+            }
             Link::Up => {
                 consider(self.close_deadline);
-                consider(self.ping_deadline);
+                consider(self.ping_deadline_enforced());
                 consider(self.keep_alive_due());
             }
         }
@@ -503,6 +569,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
                 if self.disconnect_queued && self.ctrl.is_empty() {
                     // DISCONNECT is out: close [MQTT-3.14.4-1].
                     self.last_send = now;
+                    self.disconnect_sent = true;
                     self.lose_link(now, DisconnectReason::Requested, true);
                     return;
                 }
@@ -534,6 +601,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
     // ---- receive ----
 
     pub fn on_packet(&mut self, now: u64, packet: &Packet<'_>) -> Step {
+        self.last_recv = now;
         let result = match self.link {
             Link::Handshake { .. } => self.on_handshake_packet(now, packet),
             Link::Up => self.on_link_packet(now, packet),
@@ -564,6 +632,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         self.attempt_deadline = None;
         self.schedule.reset();
         self.last_send = now;
+        self.last_recv = now;
         // Unacknowledged QoS 1 goes again first, in order [MQTT-4.4.0-1].
         self.resend = self.inflight.next_live(self.inflight.head()).map(|o| (o, 0));
         self.queue_disconnect_when_drained();
@@ -573,20 +642,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
     fn on_link_packet(&mut self, _now: u64, packet: &Packet<'_>) -> Result<Step, ProtocolError> {
         let emit = match *packet {
             Packet::ConnAck(_) => return Err(ProtocolError::SecondConnAck),
-            Packet::Publish(p) => match p.qos {
-                QoS::AtMostOnce => Emit::Message,
-                QoS::AtLeastOnce => {
-                    // PUBACK after taking ownership [MQTT-4.3.2-2]; none
-                    // once DISCONNECT is queued (nothing may follow it).
-                    if !self.disconnect_queued {
-                        let id = p.packet_id.unwrap_or(0).to_be_bytes();
-                        if !self.ctrl.push(&[0x40, 0x02, id[0], id[1]]) {
-                            return Ok(Step::Stall);
-                        }
-                    }
-                    Emit::Message
-                }
-                QoS::ExactlyOnce => return Err(ProtocolError::UnexpectedPacket(PacketType::Publish)),
+            Packet::Publish(p) => match self.acknowledge(p.qos, p.packet_id)? {
+                true => Emit::Message,
+                false => return Ok(Step::Stall),
             },
             Packet::PubAck(id) => {
                 let floor = match self.resend {
@@ -604,8 +662,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
                 Emit::Published(id)
             }
             Packet::SubAck(s) => {
-                let p = self.take_pending(s.packet_id, PendingKind::Subscribe, PacketType::SubAck)?;
-                if p.count != s.return_codes.len() {
+                let count = self.take_pending(s.packet_id, PendingKind::Subscribe, PacketType::SubAck)?;
+                if count as usize != s.return_codes.len() {
                     return Err(ProtocolError::SubAckCountMismatch);
                 }
                 Emit::Subscribed
@@ -624,15 +682,45 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         Ok(Step::Done(emit))
     }
 
-    fn take_pending(&mut self, id: u16, kind: PendingKind, ack: PacketType) -> Result<Pending, ProtocolError> {
-        let slot = self
-            .pending
-            .iter_mut()
-            .find(|p| matches!(p, Some(p) if p.id == id && p.kind == kind && p.sent))
-            .ok_or(ProtocolError::UnknownPacketId(ack))?;
-        let p = slot.take().ok_or(ProtocolError::UnknownPacketId(ack))?;
+    fn take_pending(&mut self, id: u16, kind: PendingKind, ack: PacketType) -> Result<u16, ProtocolError> {
+        let count = self.pending.take(id, kind).ok_or(ProtocolError::UnknownPacketId(ack))?;
         self.ids.release(id);
-        Ok(p)
+        Ok(count)
+    }
+
+    /// An inbound PUBLISH of `qos`: queues its PUBACK if it needs one.
+    /// False when the control queue has no room now (try again later).
+    fn acknowledge(&mut self, qos: QoS, packet_id: Option<u16>) -> Result<bool, ProtocolError> {
+        match qos {
+            QoS::AtMostOnce => Ok(true),
+            // PUBACK after taking ownership [MQTT-4.3.2-2]; none once
+            // DISCONNECT is queued (nothing may follow it).
+            QoS::AtLeastOnce if self.disconnect_queued => Ok(true),
+            QoS::AtLeastOnce => {
+                let id = packet_id.unwrap_or(0).to_be_bytes();
+                Ok(self.ctrl.push(&[0x40, 0x02, id[0], id[1]]))
+            }
+            QoS::ExactlyOnce => Err(ProtocolError::UnexpectedPacket(PacketType::Publish)),
+        }
+    }
+
+    /// A PUBLISH too large to buffer, whose header has been read: it is
+    /// acknowledged like any other and then skipped.
+    pub fn on_oversized_publish(&mut self, now: u64, qos: QoS, packet_id: Option<u16>) -> Step {
+        self.last_recv = now;
+        let result = match self.link {
+            Link::Handshake { .. } => Err(ProtocolError::NotConnAckFirst(PacketType::Publish)),
+            Link::Up => self.acknowledge(qos, packet_id),
+            _ => return Step::Stall,
+        };
+        match result {
+            Ok(true) => Step::Done(Emit::Message),
+            Ok(false) => Step::Stall,
+            Err(e) => {
+                self.violation(now, e);
+                Step::Violation
+            }
+        }
     }
 }
 
@@ -640,7 +728,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
 fn on_packet_sent<B: AsRef<[u8]> + AsMut<[u8]>>(
     packet: &[u8],
     inflight: &mut InflightStore<B>,
-    pending: &mut [Option<Pending>; MAX_PENDING],
+    pending: &mut PendingTable<B>,
     queued_qos1: &mut usize,
     resend: &mut Option<(usize, usize)>,
 ) {
@@ -655,9 +743,7 @@ fn on_packet_sent<B: AsRef<[u8]> + AsMut<[u8]>>(
         *queued_qos1 -= 1;
     } else if kind == PacketType::Subscribe as u8 || kind == PacketType::Unsubscribe as u8 {
         let id = u16::from_be_bytes([packet[header], packet[header + 1]]);
-        if let Some(p) = pending.iter_mut().flatten().find(|p| p.id == id) {
-            p.sent = true;
-        }
+        pending.mark_sent(id);
     }
 }
 

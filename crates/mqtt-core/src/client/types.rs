@@ -53,14 +53,29 @@ pub struct Sizes {
     pub outbound: usize,
     /// QoS 1 packets sent and not yet acknowledged.
     pub inflight: usize,
+    /// SUBSCRIBE/UNSUBSCRIBE requests awaiting their acknowledgement, at
+    /// `PENDING_RECORD` bytes each.
+    pub pending: usize,
 }
 
 impl Sizes {
     /// A PC: a 1 MiB payload fits each way with room to spare; the buffers
     /// are allocated zeroed, so pages never touched cost no memory.
-    pub const PC: Sizes = Sizes { inbound: 2 << 20, outbound: 2 << 20, inflight: 2 << 20 };
+    pub const PC: Sizes =
+        Sizes { inbound: 2 << 20, outbound: 2 << 20, inflight: 2 << 20, pending: 4096 * PENDING_RECORD };
     /// An ESP32: two connections fit in a few tens of KiB.
-    pub const ESP32: Sizes = Sizes { inbound: 4 << 10, outbound: 4 << 10, inflight: 2 << 10 };
+    pub const ESP32: Sizes = Sizes { inbound: 4 << 10, outbound: 4 << 10, inflight: 2 << 10, pending: 64 * PENDING_RECORD };
+}
+
+/// Bytes of `Storage::pending` per request awaiting its acknowledgement.
+pub const PENDING_RECORD: usize = crate::pending::RECORD;
+
+impl Sizes {
+    /// How many SUBSCRIBE/UNSUBSCRIBE requests may await their
+    /// acknowledgement at once.
+    pub const fn max_pending_requests(&self) -> usize {
+        self.pending / PENDING_RECORD
+    }
 }
 
 /// The memory a client works in, given by the caller (a `Vec<u8>` on a
@@ -69,6 +84,8 @@ pub struct Storage<B> {
     pub inbound: B,
     pub outbound: B,
     pub inflight: B,
+    /// Requests awaiting SUBACK/UNSUBACK (`PENDING_RECORD` bytes each).
+    pub pending: B,
     /// Holds the encoded CONNECT; `Config::connect_len` tells its size.
     pub connect: B,
 }
@@ -176,6 +193,11 @@ pub enum Event<'a> {
     /// PUBACK for a QoS 1 publish.
     Published { packet_id: u16 },
     Pong,
+    /// After a publish was refused for lack of room: there is room again.
+    Drain,
+    /// A PUBLISH larger than the maximum inbound packet: skipped without
+    /// being buffered, acknowledged per its QoS. `size` is the whole packet.
+    Oversized { topic: &'a str, size: usize, qos: QoS },
 }
 
 /// What the application asked for that cannot be done.
@@ -185,8 +207,10 @@ pub enum ClientError {
     Encode(EncodeError),
     /// The topic name or filter is invalid.
     Topic(crate::topic::TopicError),
-    /// Larger than the buffers can ever hold.
-    TooLarge,
+    /// Larger than the buffers can ever hold: the packet's size and the limit.
+    TooLarge { size: usize, limit: usize },
+    /// The link is down and auto-reconnect is off: nothing would ever send it.
+    LinkDown,
     /// The outbound buffer is full now: backpressure, try again later.
     OutboundFull,
     /// The QoS 1 in-flight store is full now: try again later.
@@ -209,7 +233,8 @@ impl ClientError {
         match self {
             ClientError::Encode(e) => e.reason(),
             ClientError::Topic(e) => e.reason(),
-            ClientError::TooLarge => "packet larger than the maximum packet size",
+            ClientError::TooLarge { .. } => "packet larger than the maximum packet size",
+            ClientError::LinkDown => "not connected and auto-reconnect is off: nothing would send it",
             ClientError::OutboundFull => "outbound buffer full (backpressure): try again later",
             ClientError::InflightFull => "too many QoS 1 messages awaiting PUBACK: try again later",
             ClientError::NoPacketId => "all packet identifiers are in use",

@@ -17,6 +17,8 @@ pub enum Ev {
     Unsubscribed(u16),
     Published(u16),
     Pong,
+    Drain,
+    Oversized { topic: String, size: usize, qos: QoS },
 }
 
 pub fn owned(e: Event<'_>) -> Ev {
@@ -28,6 +30,8 @@ pub fn owned(e: Event<'_>) -> Ev {
         Event::Unsubscribed { packet_id } => Ev::Unsubscribed(packet_id),
         Event::Published { packet_id } => Ev::Published(packet_id),
         Event::Pong => Ev::Pong,
+        Event::Drain => Ev::Drain,
+        Event::Oversized { topic, size, qos } => Ev::Oversized { topic: topic.into(), size, qos },
     }
 }
 
@@ -45,12 +49,12 @@ pub const PINGRESP: [u8; 2] = [0xd0, 0];
 
 pub fn storage_for(config: &Config<'_>, outbound: usize, inflight: usize) -> Storage<Vec<u8>> {
     let len = config.connect_len().unwrap();
-    Storage { inbound: vec![0; 4096], outbound: vec![0; outbound], inflight: vec![0; inflight], connect: vec![0; len] }
+    Storage { inbound: vec![0; 4096], outbound: vec![0; outbound], inflight: vec![0; inflight], pending: vec![0; 64 * mqtt_core::PENDING_RECORD], connect: vec![0; len] }
 }
 
 /// `Client::new`'s error (the client itself has no `Debug`).
 pub fn new_client_error(config: Config<'_>) -> ClientError {
-    let storage = Storage { inbound: vec![0; 4096], outbound: vec![0; 4096], inflight: vec![0; 4096], connect: vec![0; 4096] };
+    let storage = Storage { inbound: vec![0; 4096], outbound: vec![0; 4096], inflight: vec![0; 4096], pending: vec![0; 96], connect: vec![0; 4096] };
     match Client::new(&config, storage) {
         Err(e) => e,
         Ok(_) => panic!("Client::new accepted {config:?}"),
@@ -117,6 +121,10 @@ impl Peer {
     pub fn open_link(&mut self) -> Vec<u8> {
         if self.c.state() == State::Idle {
             self.c.connect(self.now).unwrap();
+        }
+        // A reconnect waits at least the floor (MIN_RECONNECT_DELAY_MS).
+        if self.c.state() == State::WaitingToReconnect {
+            self.now = self.now.max(self.c.poll_timeout().unwrap_or(self.now));
         }
         self.c.handle_timeout(self.now);
         assert_eq!(self.c.poll_action(), Some(LinkAction::Open));
