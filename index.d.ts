@@ -15,7 +15,10 @@ export declare function coreVersion(): string
 /** Flushes what is queued, sends DISCONNECT, closes and frees the handle. */
 export declare function disconnect(conn: number): number
 
-/** Registers the function that receives event batches (once per process). */
+/**
+ * Registers the function that receives this environment's event batches
+ * (once per environment: the main thread and each worker thread).
+ */
 export declare function init(callback: (batch: Buffer) => void): void
 
 /** The reason for the last -1 (or refusal) on this thread. */
@@ -24,7 +27,7 @@ export declare function lastError(): string
 /** The limits of this build. */
 export declare function limits(): MqttLimits
 
-/** Handles opened and not yet explicitly disconnected. */
+/** Handles opened and not yet explicitly disconnected, in the process. */
 export declare function liveConnections(): number
 
 /**
@@ -46,16 +49,34 @@ export interface MqttDisconnected {
   reason: string
 }
 
-/** The limits of this build (the PC profile). */
+/**
+ * `drain`: after a `publish` returned -1 for lack of room, there is room
+ * again (half the outbound buffer free): retry now.
+ */
+export interface MqttDrain {
+  conn: number
+}
+
+/** The limits of this build. */
 export interface MqttLimits {
-  /** Live connections at most (`open` returns -1 beyond). */
+  /** Live connections at most, per process (all worker threads together). */
   maxConnections: number
-  /** Bytes: the largest packet accepted from the broker. */
+  /** Bytes: the default largest packet accepted from the broker. */
   inboundBuffer: number
   /** Bytes queued for the socket per connection (backpressure beyond). */
   outboundBuffer: number
   /** Bytes of QoS 1 packets awaiting PUBACK per connection. */
   inflightBuffer: number
+  /**
+   * SUBSCRIBE/UNSUBSCRIBE requests awaiting their acknowledgement per
+   * connection (subscribe returns -1 beyond).
+   */
+  maxPendingRequests: number
+  /**
+   * Bytes of events not yet handed to JavaScript at which reading from
+   * the sockets pauses (flow control to the broker).
+   */
+  maxPendingEvents: number
 }
 
 /**
@@ -78,8 +99,39 @@ export interface MqttMessage {
 export interface MqttOpenOptions {
   /** Keep-alive interval in seconds (default 60; 0 turns keep-alive off). */
   keepAlive?: number
-  /** How long the TCP connect plus CONNACK may take, in milliseconds. */
+  /**
+   * How long the TCP connect plus CONNACK may take, in milliseconds
+   * (default 10 000).
+   */
   connectTimeoutMs?: number
+  /**
+   * The largest packet accepted from the broker, in bytes (default the
+   * inbound buffer, 2 MiB; from 128 to 268 435 460). A larger message
+   * is skipped and reported as `oversized`.
+   */
+  maxInboundPacket?: number
+}
+
+/**
+ * `oversized`: a message larger than `maxInboundPacket` arrived; it was
+ * skipped without being buffered and acknowledged per its QoS. The link
+ * stays up.
+ */
+export interface MqttOversized {
+  conn: number
+  topic: string
+  /** Bytes of the whole packet. */
+  size: number
+  qos: number
+}
+
+/**
+ * `published`: the PUBACK for a QoS 1 publish (`packetId` as returned by
+ * `publishWithId`).
+ */
+export interface MqttPublished {
+  conn: number
+  packetId: number
 }
 
 /**
@@ -95,17 +147,31 @@ export interface MqttSubscribed {
   packetId: number
 }
 
+/** `unsubscribed`: the UNSUBACK for an `unsubscribe`. */
+export interface MqttUnsubscribed {
+  conn: number
+  /** The filter passed to `unsubscribe`. */
+  topic: string
+  packetId: number
+}
+
 /** Starts a connection; returns its handle (>= 0, never reused) or -1. */
 export declare function open(host: string, port: number, clientId: string, username?: string | undefined | null, password?: Uint8Array | undefined | null, options?: MqttOpenOptions | undefined | null): number
 
 /** Sends a PINGREQ now. */
 export declare function ping(conn: number): number
 
-/** Queues a PUBLISH with a binary payload whole, or returns -1. */
-export declare function publish(conn: number, topic: string, payload: Uint8Array, qos: number, retain: boolean): number
+/**
+ * Queues a PUBLISH with a binary payload whole: its packet id (QoS 1), 0
+ * (QoS 0), or -1.
+ */
+export declare function publish(conn: number, topic: string, payload: Uint8Array, qosNum: number, retain: boolean): number
 
-/** Queues a PUBLISH whose payload is a string (sent as UTF-8), or returns -1. */
-export declare function publishString(conn: number, topic: string, payload: string, qos: number, retain: boolean): number
+/**
+ * Queues a PUBLISH whose payload is a string (sent as UTF-8): its packet
+ * id (QoS 1), 0 (QoS 0), or -1.
+ */
+export declare function publishString(conn: number, topic: string, payload: string, qosNum: number, retain: boolean): number
 
 export declare function setAutoReconnect(conn: number, enabled: boolean): number
 
@@ -119,7 +185,7 @@ export declare function setReconnectDelays(conn: number, delays: Array<number>):
 export declare function state(conn: number): 'connecting' | 'connected' | 'disconnected' | null
 
 /** Queues a SUBSCRIBE; the SUBACK comes as a `subscribed` event. */
-export declare function subscribe(conn: number, filter: string, qos: number): number
+export declare function subscribe(conn: number, filter: string, qosNum: number): number
 
 /**
  * Takes the events queued since the last take as one batch (the callback
@@ -127,5 +193,5 @@ export declare function subscribe(conn: number, filter: string, qos: number): nu
  */
 export declare function takeEvents(): Buffer
 
-/** Queues an UNSUBSCRIBE. */
+/** Queues an UNSUBSCRIBE; the UNSUBACK comes as an `unsubscribed` event. */
 export declare function unsubscribe(conn: number, filter: string): number

@@ -22,9 +22,15 @@
 // EventEmitter listener.
 
 import native = require('#native');
-import type { MqttConnected, MqttDisconnected, MqttLimits, MqttMessage, MqttOpenOptions, MqttSubscribed } from '#native';
+import type {
+  MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage, MqttOpenOptions, MqttOversized,
+  MqttPublished, MqttSubscribed, MqttUnsubscribed,
+} from '#native';
 
-export type { MqttConnected, MqttDisconnected, MqttLimits, MqttMessage, MqttOpenOptions, MqttSubscribed };
+export type {
+  MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage, MqttOpenOptions, MqttOversized,
+  MqttPublished, MqttSubscribed, MqttUnsubscribed,
+};
 
 /** The event objects, by event name. */
 export interface MqttEvents {
@@ -32,6 +38,13 @@ export interface MqttEvents {
   disconnected: MqttDisconnected;
   subscribed: MqttSubscribed;
   message: MqttMessage;
+  /** PUBACK of a QoS 1 publish (its id is what publishWithId returned). */
+  published: MqttPublished;
+  unsubscribed: MqttUnsubscribed;
+  /** After publish() returned -1 for lack of room: room again, retry. */
+  drain: MqttDrain;
+  /** A message larger than maxInboundPacket was skipped (and acknowledged). */
+  oversized: MqttOversized;
 }
 
 export type MqttEventName = keyof MqttEvents;
@@ -40,19 +53,27 @@ export type MqttState = 'connecting' | 'connected' | 'disconnected';
 /** A payload: a string (sent as UTF-8) or bytes. */
 export type MqttPayload = string | Uint8Array;
 
-// Record kinds of the event batch (crates/mqtt-driver/src/events.rs).
+// Record kinds of the event batch (bindings/node/src/batch.rs).
 const CONNECTED = 1;
 const DISCONNECTED = 2;
 const SUBSCRIBED = 3;
 const MESSAGE = 4;
 const PUBLISHED = 5;
+const UNSUBSCRIBED = 6;
+const DRAIN = 7;
+const OVERSIZED = 8;
 
 const EVENT_KINDS: Record<string, number> = {
   connected: CONNECTED,
   disconnected: DISCONNECTED,
   subscribed: SUBSCRIBED,
   message: MESSAGE,
+  published: PUBLISHED,
+  unsubscribed: UNSUBSCRIBED,
+  drain: DRAIN,
+  oversized: OVERSIZED,
 };
+const EVENT_NAMES = Object.keys(EVENT_KINDS).map((n) => `"${n}"`).join(', ');
 
 type AnyHandler = (event: never) => void;
 
@@ -117,6 +138,9 @@ function checkQos(qos: unknown): asserts qos is number {
   if (typeof qos !== 'number') throw typeError('qos', 'a number (0 or 1)', qos);
 }
 
+/** The addon's i64 takes integers only: anything else is passed as a value it refuses. */
+const qosArg = (qos: number): number => (Number.isInteger(qos) ? qos : -1);
+
 // ---- events --------------------------------------------------------------
 
 function rethrow(e: unknown): never {
@@ -131,6 +155,9 @@ function call(handler: AnyHandler, event: unknown): void {
   }
 }
 
+const u32 = (b: Buffer, at: number): number => (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+const u16 = (b: Buffer, at: number): number => b[at] | (b[at + 1] << 8);
+
 /** Parses one batch and dispatches every record in order. */
 function onBatch(b: Buffer): void {
   const n = b.length;
@@ -140,37 +167,32 @@ function onBatch(b: Buffer): void {
     const conn = b[at + 1] | (b[at + 2] << 8) | (b[at + 3] << 16) | (b[at + 4] << 24);
     at += 5;
     const c = conns.get(conn);
+    // After disconnect() only the handle's final event is delivered.
+    const live = c !== undefined && !c.closing;
+    const h = live ? c.handlers[kind] : undefined;
     switch (kind) {
       case CONNECTED: {
         const sessionPresent = b[at] !== 0;
         at += 1;
-        if (c === undefined || c.closing) continue;
-        const h = c.handlers[CONNECTED];
         if (h !== undefined) call(h, { conn, sessionPresent } satisfies MqttConnected);
         break;
       }
       case DISCONNECTED: {
         const last = b[at] !== 0;
-        const len = b[at + 1] | (b[at + 2] << 8);
-        const start = at + 3;
-        at = start + len;
-        if (c === undefined) continue;
-        // After disconnect() only the handle's final event is delivered;
-        // then its handlers go.
-        if (c.closing && !last) continue;
-        const h = c.handlers[DISCONNECTED];
+        const start = at + 5;
+        at = start + u32(b, at + 1);
+        if (c === undefined || (c.closing && !last)) continue;
+        const dh = c.handlers[DISCONNECTED];
+        // The final event of a handle: then its handlers go.
         if (last) conns.delete(conn);
-        if (h !== undefined) call(h, { conn, reason: b.toString('utf8', start, at) } satisfies MqttDisconnected);
+        if (dh !== undefined) call(dh, { conn, reason: b.toString('utf8', start, at) } satisfies MqttDisconnected);
         break;
       }
       case SUBSCRIBED: {
-        const packetId = b[at] | (b[at + 1] << 8);
+        const packetId = u16(b, at);
         const code = b[at + 2];
-        const len = b[at + 3] | (b[at + 4] << 8);
-        const start = at + 5;
-        at = start + len;
-        if (c === undefined || c.closing) continue;
-        const h = c.handlers[SUBSCRIBED];
+        const start = at + 7;
+        at = start + u32(b, at + 3);
         if (h !== undefined) {
           const ok = code !== 0x80;
           call(h, { conn, topic: b.toString('utf8', start, at), qos: code, ok, packetId } satisfies MqttSubscribed);
@@ -180,13 +202,9 @@ function onBatch(b: Buffer): void {
       case MESSAGE: {
         const qos = b[at];
         const flags = b[at + 1];
-        const topicLen = b[at + 2] | (b[at + 3] << 8);
-        const payloadLen = (b[at + 4] | (b[at + 5] << 8) | (b[at + 6] << 16) | (b[at + 7] << 24)) >>> 0;
-        const topicStart = at + 8;
-        const payloadStart = topicStart + topicLen;
-        at = payloadStart + payloadLen;
-        if (c === undefined || c.closing) continue;
-        const h = c.handlers[MESSAGE];
+        const topicStart = at + 10;
+        const payloadStart = topicStart + u32(b, at + 2);
+        at = payloadStart + u32(b, at + 6);
         if (h !== undefined) {
           call(h, {
             conn,
@@ -200,9 +218,30 @@ function onBatch(b: Buffer): void {
         }
         break;
       }
-      case PUBLISHED:
+      case PUBLISHED: {
+        const packetId = u16(b, at);
         at += 2;
+        if (h !== undefined) call(h, { conn, packetId } satisfies MqttPublished);
         break;
+      }
+      case UNSUBSCRIBED: {
+        const packetId = u16(b, at);
+        const start = at + 6;
+        at = start + u32(b, at + 2);
+        if (h !== undefined) call(h, { conn, topic: b.toString('utf8', start, at), packetId } satisfies MqttUnsubscribed);
+        break;
+      }
+      case DRAIN:
+        if (h !== undefined) call(h, { conn } satisfies MqttDrain);
+        break;
+      case OVERSIZED: {
+        const qos = b[at];
+        const size = u32(b, at + 1);
+        const start = at + 9;
+        at = start + u32(b, at + 5);
+        if (h !== undefined) call(h, { conn, topic: b.toString('utf8', start, at), size, qos } satisfies MqttOversized);
+        break;
+      }
       default:
         // Not a record this version knows: the rest cannot be framed.
         process.nextTick(rethrow, new Error(`mqtt-rs-client: unknown event record kind ${kind} in the batch`));
@@ -215,26 +254,19 @@ native.init(onBatch);
 
 // ---- open / close --------------------------------------------------------
 
-function checkOptions(options: unknown): MqttOpenOptions | string | undefined {
+const OPTION_NAMES = ['keepAlive', 'connectTimeoutMs', 'maxInboundPacket'] as const;
+
+/** Type checks of the options; their values are checked by the addon. */
+function checkOptions(options: unknown): MqttOpenOptions | undefined {
   if (options === undefined) return undefined;
   if (options === null || typeof options !== 'object') throw typeError('options', 'an object', options);
   const o = options as Record<string, unknown>;
   const out: MqttOpenOptions = {};
-  if (o.keepAlive !== undefined) {
-    if (typeof o.keepAlive !== 'number') throw typeError('options.keepAlive', 'a number of seconds', o.keepAlive);
-    if (!Number.isInteger(o.keepAlive) || o.keepAlive < 0 || o.keepAlive > 65535) {
-      return 'options.keepAlive must be an integer from 0 to 65535 (seconds)';
-    }
-    out.keepAlive = o.keepAlive;
-  }
-  if (o.connectTimeoutMs !== undefined) {
-    if (typeof o.connectTimeoutMs !== 'number') {
-      throw typeError('options.connectTimeoutMs', 'a number of milliseconds', o.connectTimeoutMs);
-    }
-    if (!Number.isInteger(o.connectTimeoutMs) || o.connectTimeoutMs < 1 || o.connectTimeoutMs > 0xffffffff) {
-      return 'options.connectTimeoutMs must be a positive integer (milliseconds)';
-    }
-    out.connectTimeoutMs = o.connectTimeoutMs;
+  for (const name of OPTION_NAMES) {
+    const v = o[name];
+    if (v === undefined) continue;
+    if (typeof v !== 'number') throw typeError(`options.${name}`, 'a number', v);
+    out[name] = v;
   }
   return out;
 }
@@ -247,9 +279,6 @@ function openImpl(
   if (typeof port !== 'number') throw typeError('port', 'a number', port);
   checkString('clientId', clientId);
   const opts = checkOptions(options);
-  if (typeof opts === 'string') return refuse(opts);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return refuse(`port must be an integer from 1 to 65535, got ${port}`);
-  if (host.length === 0) return refuse('host must not be empty');
   const bad = badText('host', host) ?? badText('clientId', clientId);
   if (bad !== null) return refuse(bad);
   const conn = native.open(host, port, clientId, user, pass, opts);
@@ -313,19 +342,29 @@ export function disconnect(conn: number): void {
  * input. Never blocks. `retain` is optional (default false).
  */
 export function publish(conn: number, topic: string, payload: MqttPayload, qos: number, retain?: boolean): number {
+  const r = publishWithId(conn, topic, payload, qos, retain);
+  return r < 0 ? -1 : 0;
+}
+
+/**
+ * publish() that returns the packet id of a QoS 1 message (1..65535; its
+ * PUBACK comes as a `published` event with that id), 0 for QoS 0, or -1.
+ */
+export function publishWithId(conn: number, topic: string, payload: MqttPayload, qos: number, retain?: boolean): number {
   checkConn(conn);
   checkString('topic', topic);
   checkQos(qos);
   if (retain !== undefined && typeof retain !== 'boolean') throw typeError('retain', 'a boolean', retain);
+  if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) {
+    throw typeError('payload', 'a string or a Uint8Array', payload);
+  }
   if (!isHandle(conn)) return unknownHandle(conn);
-  if (qos !== 0 && qos !== 1) return refuse(`qos must be 0 or 1, got ${qos}`);
   if (!topic.isWellFormed()) return refuse('topic is not well-formed UTF-16 (it contains a lone surrogate)');
   if (typeof payload === 'string') {
     if (!payload.isWellFormed()) return refuse('payload is not well-formed UTF-16 (it contains a lone surrogate)');
-    return fromNative(native.publishString(conn, topic, payload, qos, retain === true));
+    return fromNative(native.publishString(conn, topic, payload, qosArg(qos), retain === true));
   }
-  if (payload instanceof Uint8Array) return fromNative(native.publish(conn, topic, payload, qos, retain === true));
-  throw typeError('payload', 'a string or a Uint8Array', payload);
+  return fromNative(native.publish(conn, topic, payload, qosArg(qos), retain === true));
 }
 
 /** Queues a SUBSCRIBE: 0 or -1. The SUBACK comes as a `subscribed` event. */
@@ -334,10 +373,9 @@ export function subscribe(conn: number, filter: string, qos: number): number {
   checkString('filter', filter);
   checkQos(qos);
   if (!isHandle(conn)) return unknownHandle(conn);
-  if (qos !== 0 && qos !== 1) return refuse(`qos must be 0 or 1, got ${qos}`);
   const bad = badText('filter', filter);
   if (bad !== null) return refuse(bad);
-  return fromNative(native.subscribe(conn, filter, qos));
+  return fromNative(native.subscribe(conn, filter, qosArg(qos)));
 }
 
 /** Queues an UNSUBSCRIBE: 0 or -1. */
@@ -362,7 +400,7 @@ export function on<E extends MqttEventName>(conn: number, event: E, handler: Mqt
   if (typeof handler !== 'function') throw typeError('handler', 'a function', handler);
   const kind = Object.hasOwn(EVENT_KINDS, event) ? EVENT_KINDS[event] : undefined;
   if (kind === undefined) {
-    return refuse(`unknown event "${event}": expected "connected", "disconnected", "subscribed" or "message"`);
+    return refuse(`unknown event "${event}": expected one of ${EVENT_NAMES}`);
   }
   const c = conns.get(conn);
   if (c === undefined || c.closing) return unknownHandle(conn);
@@ -394,20 +432,17 @@ export function setReconnectDelays(conn: number, delays: readonly number[]): voi
   for (let i = 0; i < delays.length; i++) {
     if (typeof delays[i] !== 'number') throw typeError(`delays[${i}]`, 'a number', delays[i]);
   }
+  // A bad value throws, as Node's core does for out-of-range arguments.
+  if (delays.length > 8) throw new RangeError(`delays must have at most 8 entries, got ${delays.length}`);
+  for (let i = 0; i < delays.length; i++) {
+    const d = delays[i];
+    if (!Number.isFinite(d) || d < 0 || d > 4294967) {
+      throw new RangeError(`delays[${i}] must be a finite number of seconds from 0 to 4294967, got ${d}`);
+    }
+  }
   if (!isHandle(conn)) {
     unknownHandle(conn);
     return;
-  }
-  if (delays.length > 8) {
-    refuse(`at most 8 reconnect delays, got ${delays.length}`);
-    return;
-  }
-  for (let i = 0; i < delays.length; i++) {
-    const d = delays[i];
-    if (!Number.isFinite(d) || d < 0) {
-      refuse(`delays[${i}] must be a finite number of seconds >= 0, got ${d}`);
-      return;
-    }
   }
   fromNative(native.setReconnectDelays(conn, delays as number[]));
 }
@@ -444,6 +479,7 @@ export function ping(conn: number): void {
 function setTimeoutCompat(conn: number, ms: number): void {
   checkConn(conn);
   if (typeof ms !== 'number') throw typeError('ms', 'a number', ms);
+  if (!(ms >= 0)) throw new RangeError(`ms must be a number >= 0, got ${ms}`);
 }
 export { setTimeoutCompat as setTimeout };
 
@@ -474,6 +510,7 @@ const mqtt = {
   openAuth,
   disconnect,
   publish,
+  publishWithId,
   subscribe,
   unsubscribe,
   on,

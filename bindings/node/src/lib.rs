@@ -3,83 +3,65 @@
 //! index.d.ts at the repository root from it.
 //!
 //! Shape:
-//! - One process-wide [`Driver`] (one I/O thread for every connection),
-//!   started on first use.
-//! - `init(callback)` registers the JavaScript function that receives event
-//!   batches. The driver's `notify` (called on the I/O thread when the batch
-//!   goes from empty to non-empty) queues one threadsafe-function call; on
-//!   the JS thread that call takes the whole batch and hands it to the
-//!   callback as one `Buffer` that owns the driver's `Vec` (no copy). The
-//!   TypeScript layer parses it and slices payloads out of it.
-//! - The threadsafe function is created weak (it does not keep the process
-//!   alive) and is referenced while a connection is live: from the first
-//!   successful `open` until every handle has been disconnected and its
-//!   final `disconnected` event has been delivered (so the flush and the
-//!   DISCONNECT of the last `disconnect` are not cut short by the process
-//!   exiting). All ref/unref happens on the JS thread.
-//! - Calls return the handle / 0, or -1 and keep the reason for
-//!   `lastError()`; they never throw for a bad value (the TypeScript layer
-//!   throws `TypeError` for wrong types before calling in).
-//!
-//! The addon serves one JavaScript environment per process (the driver and
-//! its callback are process-wide); a second `init` is refused.
+//! - One process-wide [`Driver`] (one I/O thread for every connection of
+//!   every JavaScript environment), started on first use. The connection
+//!   limit is per process.
+//! - Each environment (the main thread and every worker thread that loads
+//!   the package) calls `init(callback)` once: it gets its own
+//!   [`NodeSink`] (events of its own handles, as batches) and its own
+//!   threadsafe function, which the sink calls when a batch starts. On the
+//!   JS thread that call takes the whole batch and hands it to the callback
+//!   as one `Buffer` that owns the bytes (no copy).
+//! - The threadsafe function is created weak and referenced while the
+//!   environment has a handle whose final event has not been taken, so an
+//!   open connection keeps the process alive and a closed one does not.
+//! - Every value is validated in Rust, once (the driver and the core), with
+//!   one wording; calls return the handle / 0, or -1 and keep the reason
+//!   for `lastError()`. The TypeScript layer checks only what Rust cannot
+//!   see: JavaScript types, lone surrogates, handles that fit an i32.
 
-use std::cell::{Cell, RefCell};
+mod batch;
+
+use std::cell::RefCell;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use mqtt_driver::events::{read_batch, DriverEvent};
-use mqtt_driver::{Driver, OpenOptions, Profile};
+use batch::NodeSink;
+use mqtt_driver::{Driver, DriverError, EventSink, OpenOptions, Profile, QoS};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, JsString, JsValue};
 use napi_derive::napi;
 
-// ---- process-wide state ---------------------------------------------------
+// ---- process-wide and per-environment state ----------------------------------
 
-/// The threadsafe function that carries one event batch to JavaScript.
-/// Callee not error-handled, weak (unreferenced until a connection opens).
+/// Carries "a batch is waiting" to one environment's JS thread. Callee not
+/// error-handled, weak (unreferenced until a connection opens).
 type BatchTsfn = ThreadsafeFunction<(), Unknown<'static>, Buffer, Status, false, true>;
 
-static DRIVER: OnceLock<Driver> = OnceLock::new();
-static TSFN: OnceLock<BatchTsfn> = OnceLock::new();
-/// `notify` fired before `init` registered the callback.
-static MISSED_NOTIFY: AtomicBool = AtomicBool::new(false);
+static DRIVER: OnceLock<std::result::Result<Driver, String>> = OnceLock::new();
+
+/// One JavaScript environment's side of the addon. Each environment runs
+/// on its own thread, so thread-locals are per environment.
+struct EnvState {
+    sink: Arc<NodeSink>,
+    tsfn: Arc<Mutex<Option<BatchTsfn>>>,
+    /// Whether the threadsafe function is referenced (keeps the loop alive).
+    referenced: bool,
+}
 
 thread_local! {
-    /// The reason for the last -1 on this (the JS) thread.
+    static ENV: RefCell<Option<EnvState>> = const { RefCell::new(None) };
+    /// The reason for the last -1 on this thread.
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
-    /// Whether the threadsafe function is referenced (keeps the loop alive).
-    static REFERENCED: Cell<bool> = const { Cell::new(false) };
-    /// Handles explicitly disconnected whose final `disconnected` event has
-    /// not been handed to JavaScript yet.
-    static CLOSING: RefCell<Vec<i32>> = const { RefCell::new(Vec::new()) };
     /// Reused UTF-8 scratch space for topic and payload strings.
     static SCRATCH_TOPIC: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     static SCRATCH_PAYLOAD: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-fn notify() {
-    match TSFN.get() {
-        Some(tsfn) => {
-            // NonBlocking on an unbounded queue: never waits. A failure here
-            // only happens while the environment is shutting down.
-            let _ = tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
-        }
-        None => MISSED_NOTIFY.store(true, Ordering::Release),
-    }
-}
-
-/// The driver, started on first use.
+/// The driver, started on first use by any environment.
 fn driver() -> std::result::Result<&'static Driver, String> {
-    if let Some(d) = DRIVER.get() {
-        return Ok(d);
-    }
-    let d = Driver::start(Profile::PC, Box::new(notify)).map_err(|e| format!("cannot start the I/O thread: {e}"))?;
-    // Only the JS thread gets here, so nobody else can have set it meanwhile.
-    let _ = DRIVER.set(d);
-    Ok(DRIVER.get().expect("driver just set"))
+    DRIVER.get_or_init(|| Driver::start(Profile::PC).map_err(|e| e.to_string())).as_ref().map_err(Clone::clone)
 }
 
 fn fail(reason: impl Into<String>) -> i32 {
@@ -88,60 +70,83 @@ fn fail(reason: impl Into<String>) -> i32 {
     -1
 }
 
-fn status(r: std::result::Result<(), mqtt_driver::Error>) -> i32 {
+fn status<T>(r: std::result::Result<T, DriverError>) -> i32 {
     match r {
-        Ok(()) => 0,
-        Err(e) => fail(e.0),
+        Ok(_) => 0,
+        Err(e) => fail(e.to_string()),
     }
 }
 
-/// References the threadsafe function (keeps the event loop alive).
-fn keep_alive(env: &Env) {
-    if REFERENCED.get() {
+/// The driver for a call on `conn`, or -1 with the reason.
+fn with_driver(conn: i32, f: impl FnOnce(&'static Driver) -> i32) -> i32 {
+    match DRIVER.get() {
+        Some(Ok(d)) => f(d),
+        _ => fail(DriverError::UnknownHandle(conn).to_string()),
+    }
+}
+
+fn qos(qos: i64) -> std::result::Result<QoS, String> {
+    match qos {
+        0 => Ok(QoS::AtMostOnce),
+        1 => Ok(QoS::AtLeastOnce),
+        _ => Err(format!("qos must be 0 or 1, got {qos}")),
+    }
+}
+
+/// A whole number in `range`, or the sentence saying what `name` must be.
+fn whole<T: TryFrom<i64>>(name: &str, v: f64, range: std::ops::RangeInclusive<i64>, unit: &str) -> std::result::Result<T, String> {
+    let bad = || format!("{name} must be an integer from {} to {}{unit}, got {v}", range.start(), range.end());
+    if v.fract() != 0.0 || !v.is_finite() {
+        return Err(bad());
+    }
+    #[allow(clippy::cast_possible_truncation)] // finite and whole: checked just above
+    let n = v as i64;
+    if !range.contains(&n) {
+        return Err(bad());
+    }
+    T::try_from(n).map_err(|_| bad())
+}
+
+/// Keeps this environment's event loop alive while it has open handles.
+#[allow(deprecated)] // refer/unref check `aborted`; the raw calls would not
+fn keep_alive(env: &Env, state: &mut EnvState) {
+    if state.referenced {
         return;
     }
-    if let Some(tsfn) = TSFN.get() {
-        if unsafe { sys::napi_ref_threadsafe_function(env.raw(), tsfn.raw()) } == sys::Status::napi_ok {
-            REFERENCED.set(true);
+    if let Some(t) = state.tsfn.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        if t.refer(env).is_ok() {
+            state.referenced = true;
         }
     }
 }
 
-/// Unreferences the threadsafe function once nothing is live or closing.
-fn release_if_idle(env: &Env) {
-    if !REFERENCED.get() || !CLOSING.with(|c| c.borrow().is_empty()) {
+#[allow(deprecated)] // see keep_alive
+fn release_if_idle(env: &Env, state: &mut EnvState) {
+    if !state.referenced || state.sink.open_handles() > 0 {
         return;
     }
-    if DRIVER.get().is_some_and(|d| d.live_connections() > 0) {
-        return;
-    }
-    if let Some(tsfn) = TSFN.get() {
-        if unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) } == sys::Status::napi_ok {
-            REFERENCED.set(false);
+    if let Some(t) = state.tsfn.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        if t.unref(env).is_ok() {
+            state.referenced = false;
         }
     }
 }
 
-/// Takes the pending batch; notes the final events of closing handles.
+/// Takes this environment's pending batch.
 fn take_batch(env: &Env) -> Buffer {
-    let batch = match DRIVER.get() {
-        Some(d) => d.take_events(),
-        None => Vec::new(),
-    };
-    let closing = CLOSING.with(|c| !c.borrow().is_empty());
-    if closing && !batch.is_empty() {
-        CLOSING.with(|c| {
-            let mut c = c.borrow_mut();
-            for ev in read_batch(&batch) {
-                if let DriverEvent::Disconnected { conn, last: true, .. } = ev {
-                    if let Some(i) = c.iter().position(|&h| h == conn) {
-                        c.swap_remove(i);
-                    }
-                }
+    let batch = ENV.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let Some(state) = slot.as_mut() else { return Vec::new() };
+        let batch = state.sink.take();
+        if let Some(Ok(d)) = DRIVER.get() {
+            // Reading may have paused on this backlog: let it resume.
+            if batch.len() >= d.profile().max_pending_events {
+                d.wake();
             }
-        });
-        release_if_idle(env);
-    }
+        }
+        release_if_idle(env, state);
+        batch
+    });
     Buffer::from(batch)
 }
 
@@ -163,15 +168,22 @@ fn with_utf8<T>(
         let raw_env = env.raw();
         let raw = s.raw();
         let mut copied = 0usize;
-        let mut st = unsafe { sys::napi_get_value_string_utf8(raw_env, raw, buf.as_mut_ptr().cast(), buf.len(), &mut copied) };
+        // SAFETY: `raw_env` and `raw` are the live env and string of this
+        // call; `buf` is a valid writable region of `buf.len()` bytes.
+        let mut st =
+            unsafe { sys::napi_get_value_string_utf8(raw_env, raw, buf.as_mut_ptr().cast(), buf.len(), &mut copied) };
         // N-API writes at most len-1 bytes and never half a character: a
         // result within 4 bytes of the end may have been cut short.
         if st == sys::Status::napi_ok && copied + 4 >= buf.len() {
             let mut need = 0usize;
+            // SAFETY: a null buffer asks only for the length, written to `need`.
             st = unsafe { sys::napi_get_value_string_utf8(raw_env, raw, ptr::null_mut(), 0, &mut need) };
             if st == sys::Status::napi_ok && need + 1 > buf.len() {
                 buf.resize(need + 1, 0);
-                st = unsafe { sys::napi_get_value_string_utf8(raw_env, raw, buf.as_mut_ptr().cast(), buf.len(), &mut copied) };
+                // SAFETY: as above, with the buffer grown to `need + 1` bytes.
+                st = unsafe {
+                    sys::napi_get_value_string_utf8(raw_env, raw, buf.as_mut_ptr().cast(), buf.len(), &mut copied)
+                };
             }
         }
         let r = if st != sys::Status::napi_ok {
@@ -221,6 +233,42 @@ pub struct MqttSubscribed {
     pub packet_id: u32,
 }
 
+/// `unsubscribed`: the UNSUBACK for an `unsubscribe`.
+#[napi(object)]
+pub struct MqttUnsubscribed {
+    pub conn: i32,
+    /// The filter passed to `unsubscribe`.
+    pub topic: String,
+    pub packet_id: u32,
+}
+
+/// `published`: the PUBACK for a QoS 1 publish (`packetId` as returned by
+/// `publishWithId`).
+#[napi(object)]
+pub struct MqttPublished {
+    pub conn: i32,
+    pub packet_id: u32,
+}
+
+/// `drain`: after a `publish` returned -1 for lack of room, there is room
+/// again (half the outbound buffer free): retry now.
+#[napi(object)]
+pub struct MqttDrain {
+    pub conn: i32,
+}
+
+/// `oversized`: a message larger than `maxInboundPacket` arrived; it was
+/// skipped without being buffered and acknowledged per its QoS. The link
+/// stays up.
+#[napi(object)]
+pub struct MqttOversized {
+    pub conn: i32,
+    pub topic: String,
+    /// Bytes of the whole packet.
+    pub size: u32,
+    pub qos: u32,
+}
+
 /// `message`: a PUBLISH from the broker. `payload` is the payload decoded as
 /// UTF-8 (invalid sequences become U+FFFD); `bytes` is the exact payload, a
 /// view into the event batch (copy it to keep it beyond the handler if the
@@ -240,22 +288,33 @@ pub struct MqttMessage {
 #[napi(object)]
 pub struct MqttOpenOptions {
     /// Keep-alive interval in seconds (default 60; 0 turns keep-alive off).
-    pub keep_alive: Option<u32>,
-    /// How long the TCP connect plus CONNACK may take, in milliseconds.
-    pub connect_timeout_ms: Option<u32>,
+    pub keep_alive: Option<f64>,
+    /// How long the TCP connect plus CONNACK may take, in milliseconds
+    /// (default 10 000).
+    pub connect_timeout_ms: Option<f64>,
+    /// The largest packet accepted from the broker, in bytes (default the
+    /// inbound buffer, 2 MiB; from 128 to 268 435 460). A larger message
+    /// is skipped and reported as `oversized`.
+    pub max_inbound_packet: Option<f64>,
 }
 
-/// The limits of this build (the PC profile).
+/// The limits of this build.
 #[napi(object)]
 pub struct MqttLimits {
-    /// Live connections at most (`open` returns -1 beyond).
+    /// Live connections at most, per process (all worker threads together).
     pub max_connections: u32,
-    /// Bytes: the largest packet accepted from the broker.
+    /// Bytes: the default largest packet accepted from the broker.
     pub inbound_buffer: u32,
     /// Bytes queued for the socket per connection (backpressure beyond).
     pub outbound_buffer: u32,
     /// Bytes of QoS 1 packets awaiting PUBACK per connection.
     pub inflight_buffer: u32,
+    /// SUBSCRIBE/UNSUBSCRIBE requests awaiting their acknowledgement per
+    /// connection (subscribe returns -1 beyond).
+    pub max_pending_requests: u32,
+    /// Bytes of events not yet handed to JavaScript at which reading from
+    /// the sockets pauses (flow control to the broker).
+    pub max_pending_events: u32,
 }
 
 // ---- functions ---------------------------------------------------------------
@@ -266,13 +325,14 @@ pub fn core_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
-/// Registers the function that receives event batches (once per process).
+/// Registers the function that receives this environment's event batches
+/// (once per environment: the main thread and each worker thread).
 #[napi(ts_args_type = "callback: (batch: Buffer) => void")]
 pub fn init(env: Env, callback: Function<'_, Buffer, Unknown<'static>>) -> Result<()> {
-    if TSFN.get().is_some() {
+    if ENV.with(|e| e.borrow().is_some()) {
         return Err(Error::new(
             Status::GenericFailure,
-            "mqtt-rs-client: init() was already called in this process (the addon serves one JavaScript environment; are two copies of the package loaded?)",
+            "mqtt-rs-client: init() was already called in this JavaScript environment (are two copies of the package loaded?)",
         ));
     }
     let tsfn: BatchTsfn = callback
@@ -280,14 +340,26 @@ pub fn init(env: Env, callback: Function<'_, Buffer, Unknown<'static>>) -> Resul
         .callee_handled::<false>()
         .weak::<true>()
         .build_callback(|ctx| Ok(take_batch(&ctx.env)))?;
-    let _ = TSFN.set(tsfn);
-    if REFERENCED.get() {
-        REFERENCED.set(false);
-        keep_alive(&env);
-    }
-    if MISSED_NOTIFY.swap(false, Ordering::AcqRel) {
-        notify();
-    }
+    let slot = Arc::new(Mutex::new(Some(tsfn)));
+    let notify_slot = slot.clone();
+    let sink = Arc::new(NodeSink::new(Box::new(move || {
+        if let Some(t) = notify_slot.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            // NonBlocking on an unbounded queue: never waits. It fails only
+            // while the environment is shutting down.
+            let _ = t.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    })));
+    ENV.with(|e| *e.borrow_mut() = Some(EnvState { sink, tsfn: slot, referenced: false }));
+    // A worker that ends takes its connections with it.
+    env.add_env_cleanup_hook((), |()| {
+        if let Some(state) = ENV.with(|e| e.borrow_mut().take()) {
+            if let Some(Ok(d)) = DRIVER.get() {
+                let sink: Arc<dyn EventSink> = state.sink.clone();
+                d.disconnect_all(&sink);
+            }
+            state.tsfn.lock().unwrap_or_else(|e| e.into_inner()).take();
+        }
+    })?;
     Ok(())
 }
 
@@ -303,7 +375,7 @@ pub fn take_events(env: Env) -> Buffer {
 pub fn open(
     env: Env,
     host: String,
-    port: i64,
+    port: f64,
     client_id: String,
     username: Option<String>,
     password: Option<&[u8]>,
@@ -313,110 +385,145 @@ pub fn open(
         Ok(d) => d,
         Err(e) => return fail(e),
     };
-    let mut opts = OpenOptions { username, password: password.map(|p| p.to_vec()), ..Default::default() };
-    if let Some(o) = options {
-        if let Some(k) = o.keep_alive {
-            match u16::try_from(k) {
-                Ok(k) => opts.keep_alive_secs = Some(k),
-                Err(_) => return fail("keepAlive must be an integer from 0 to 65535 seconds"),
-            }
-        }
-        opts.connect_timeout_ms = o.connect_timeout_ms;
-    }
-    match d.open(&host, port, &client_id, &opts) {
+    let Some(sink) = ENV.with(|e| e.borrow().as_ref().map(|s| s.sink.clone())) else {
+        return fail("mqtt-rs-client: init() was not called in this JavaScript environment");
+    };
+    let opts = match open_options(username, password, options) {
+        Ok(o) => o,
+        Err(e) => return fail(e),
+    };
+    let port: u16 = match whole("port", port, 1..=65_535, "") {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    match d.open(&host, port, &client_id, &opts, sink.clone()) {
         Ok(h) => {
-            keep_alive(&env);
+            sink.opened();
+            ENV.with(|e| {
+                if let Some(state) = e.borrow_mut().as_mut() {
+                    keep_alive(&env, state);
+                }
+            });
             h
         }
-        Err(e) => fail(e.0),
+        Err(e) => fail(e.to_string()),
     }
+}
+
+fn open_options(
+    username: Option<String>,
+    password: Option<&[u8]>,
+    options: Option<MqttOpenOptions>,
+) -> std::result::Result<OpenOptions, String> {
+    let mut opts = OpenOptions { username, password: password.map(<[u8]>::to_vec), ..Default::default() };
+    if let Some(o) = options {
+        if let Some(k) = o.keep_alive {
+            opts.keep_alive_secs = Some(whole("options.keepAlive", k, 0..=65_535, " seconds")?);
+        }
+        if let Some(t) = o.connect_timeout_ms {
+            opts.connect_timeout_ms = Some(whole("options.connectTimeoutMs", t, 1..=0xffff_ffff, " ms")?);
+        }
+        if let Some(m) = o.max_inbound_packet {
+            let range = mqtt_driver::MIN_INBOUND_PACKET as i64..=mqtt_driver::MAX_INBOUND_PACKET as i64;
+            opts.max_inbound_packet = Some(whole("options.maxInboundPacket", m, range, " bytes")?);
+        }
+    }
+    Ok(opts)
 }
 
 /// Flushes what is queued, sends DISCONNECT, closes and frees the handle.
 #[napi]
 pub fn disconnect(conn: i32) -> i32 {
-    let Some(d) = DRIVER.get() else { return fail(format!("unknown or closed connection handle {conn}")) };
-    match d.disconnect(conn) {
-        Ok(()) => {
-            CLOSING.with(|c| c.borrow_mut().push(conn));
-            0
-        }
-        Err(e) => fail(e.0),
+    with_driver(conn, |d| status(d.disconnect(conn)))
+}
+
+fn publish_result(r: std::result::Result<Option<u16>, DriverError>) -> i32 {
+    match r {
+        Ok(id) => i32::from(id.unwrap_or(0)),
+        Err(e) => fail(e.to_string()),
     }
 }
 
-/// Queues a PUBLISH with a binary payload whole, or returns -1.
+/// Queues a PUBLISH with a binary payload whole: its packet id (QoS 1), 0
+/// (QoS 0), or -1.
 #[napi]
-pub fn publish(env: Env, conn: i32, topic: JsString, payload: &[u8], qos: i64, retain: bool) -> i32 {
-    let Some(d) = DRIVER.get() else { return fail(format!("unknown or closed connection handle {conn}")) };
-    with_utf8(&env, &topic, &SCRATCH_TOPIC, |t| match t {
-        Ok(t) => status(d.publish(conn, t, payload, qos, retain)),
-        Err(e) => fail(format!("topic: {e}")),
+pub fn publish(env: Env, conn: i32, topic: JsString, payload: &[u8], qos_num: i64, retain: bool) -> i32 {
+    with_driver(conn, |d| {
+        let qos = match qos(qos_num) {
+            Ok(q) => q,
+            Err(e) => return fail(e),
+        };
+        with_utf8(&env, &topic, &SCRATCH_TOPIC, |t| match t {
+            Ok(t) => publish_result(d.publish(conn, t, payload, qos, retain)),
+            Err(e) => fail(format!("topic: {e}")),
+        })
     })
 }
 
-/// Queues a PUBLISH whose payload is a string (sent as UTF-8), or returns -1.
+/// Queues a PUBLISH whose payload is a string (sent as UTF-8): its packet
+/// id (QoS 1), 0 (QoS 0), or -1.
 #[napi]
-pub fn publish_string(env: Env, conn: i32, topic: JsString, payload: JsString, qos: i64, retain: bool) -> i32 {
-    let Some(d) = DRIVER.get() else { return fail(format!("unknown or closed connection handle {conn}")) };
-    with_utf8(&env, &topic, &SCRATCH_TOPIC, |t| match t {
-        Ok(t) => with_utf8(&env, &payload, &SCRATCH_PAYLOAD, |p| match p {
-            Ok(p) => status(d.publish(conn, t, p.as_bytes(), qos, retain)),
-            Err(e) => fail(format!("payload: {e}")),
-        }),
-        Err(e) => fail(format!("topic: {e}")),
+pub fn publish_string(env: Env, conn: i32, topic: JsString, payload: JsString, qos_num: i64, retain: bool) -> i32 {
+    with_driver(conn, |d| {
+        let qos = match qos(qos_num) {
+            Ok(q) => q,
+            Err(e) => return fail(e),
+        };
+        with_utf8(&env, &topic, &SCRATCH_TOPIC, |t| match t {
+            Ok(t) => with_utf8(&env, &payload, &SCRATCH_PAYLOAD, |p| match p {
+                Ok(p) => publish_result(d.publish(conn, t, p.as_bytes(), qos, retain)),
+                Err(e) => fail(format!("payload: {e}")),
+            }),
+            Err(e) => fail(format!("topic: {e}")),
+        })
     })
 }
 
 /// Queues a SUBSCRIBE; the SUBACK comes as a `subscribed` event.
 #[napi]
-pub fn subscribe(conn: i32, filter: String, qos: i64) -> i32 {
-    let Some(d) = DRIVER.get() else { return fail(format!("unknown or closed connection handle {conn}")) };
-    status(d.subscribe(conn, &filter, qos))
+pub fn subscribe(conn: i32, filter: String, qos_num: i64) -> i32 {
+    with_driver(conn, |d| match qos(qos_num) {
+        Ok(q) => status(d.subscribe(conn, &filter, q)),
+        Err(e) => fail(e),
+    })
 }
 
-/// Queues an UNSUBSCRIBE.
+/// Queues an UNSUBSCRIBE; the UNSUBACK comes as an `unsubscribed` event.
 #[napi]
 pub fn unsubscribe(conn: i32, filter: String) -> i32 {
-    let Some(d) = DRIVER.get() else { return fail(format!("unknown or closed connection handle {conn}")) };
-    status(d.unsubscribe(conn, &filter))
+    with_driver(conn, |d| status(d.unsubscribe(conn, &filter)))
 }
 
 #[napi]
 pub fn set_auto_reconnect(conn: i32, enabled: bool) -> i32 {
-    let Some(d) = DRIVER.get() else { return fail(format!("unknown or closed connection handle {conn}")) };
-    status(d.set_auto_reconnect(conn, enabled))
+    with_driver(conn, |d| status(d.set_auto_reconnect(conn, enabled)))
 }
 
 /// Seconds (fractions allowed), at most 8, the last repeats.
 #[napi]
 pub fn set_reconnect_delays(conn: i32, delays: Vec<f64>) -> i32 {
-    let Some(d) = DRIVER.get() else { return fail(format!("unknown or closed connection handle {conn}")) };
-    status(d.set_reconnect_delays(conn, &delays))
+    with_driver(conn, |d| status(d.set_reconnect_delays(conn, &delays)))
 }
 
 /// The connection's state, or null (with `lastError()`) for an unknown or
 /// closed handle.
 #[napi(ts_return_type = "'connecting' | 'connected' | 'disconnected' | null")]
 pub fn state(conn: i32) -> Option<&'static str> {
-    let Some(d) = DRIVER.get() else {
-        fail(format!("unknown or closed connection handle {conn}"));
-        return None;
-    };
-    match d.state(conn) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            fail(e.0);
-            None
+    let mut out = None;
+    with_driver(conn, |d| match d.state(conn) {
+        Ok(s) => {
+            out = Some(s.as_str());
+            0
         }
-    }
+        Err(e) => fail(e.to_string()),
+    });
+    out
 }
 
 /// Sends a PINGREQ now.
 #[napi]
 pub fn ping(conn: i32) -> i32 {
-    let Some(d) = DRIVER.get() else { return fail(format!("unknown or closed connection handle {conn}")) };
-    status(d.ping(conn))
+    with_driver(conn, |d| status(d.ping(conn)))
 }
 
 /// The reason for the last -1 (or refusal) on this thread.
@@ -425,20 +532,29 @@ pub fn last_error() -> String {
     LAST_ERROR.with(|e| e.borrow().clone())
 }
 
-/// Handles opened and not yet explicitly disconnected.
+/// Handles opened and not yet explicitly disconnected, in the process.
 #[napi]
 pub fn live_connections() -> u32 {
-    DRIVER.get().map_or(0, |d| d.live_connections() as u32)
+    match DRIVER.get() {
+        Some(Ok(d)) => u32::try_from(d.live_connections()).unwrap_or(u32::MAX),
+        _ => 0,
+    }
 }
 
 /// The limits of this build.
 #[napi]
 pub fn limits() -> MqttLimits {
-    let p = Profile::PC;
+    let p = match DRIVER.get() {
+        Some(Ok(d)) => d.profile(),
+        _ => Profile::PC,
+    };
+    let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
     MqttLimits {
-        max_connections: p.max_connections as u32,
-        inbound_buffer: p.sizes.inbound as u32,
-        outbound_buffer: p.sizes.outbound as u32,
-        inflight_buffer: p.sizes.inflight as u32,
+        max_connections: n(p.max_connections),
+        inbound_buffer: n(p.sizes.inbound),
+        outbound_buffer: n(p.sizes.outbound),
+        inflight_buffer: n(p.sizes.inflight),
+        max_pending_requests: n(p.sizes.max_pending_requests()),
+        max_pending_events: n(p.max_pending_events),
     }
 }

@@ -1,13 +1,15 @@
 //! The one I/O thread: waits on every socket and the waker at once, with
-//! the earliest client deadline as the timeout, then serves each connection.
+//! the earliest deadline as the timeout, then serves each connection.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mio::{Events, Poll, Token};
 
-use crate::conn::Conn;
+use crate::events::Handle;
+use crate::service::IoConn;
 use crate::Shared;
 
 /// Connection tokens are their handles; the waker sits above them all.
@@ -15,7 +17,7 @@ pub(crate) const WAKER: Token = Token(usize::MAX);
 
 pub(crate) fn run(mut poll: Poll, shared: Arc<Shared>) {
     let mut events = Events::with_capacity(256);
-    let mut out: Vec<u8> = Vec::new();
+    let mut conns: HashMap<Handle, IoConn> = HashMap::new();
     let mut timeout = None;
     loop {
         if let Err(e) = poll.poll(&mut events, timeout) {
@@ -25,58 +27,40 @@ pub(crate) fn run(mut poll: Poll, shared: Arc<Shared>) {
             }
         }
         shared.wake_pending.store(false, Ordering::Release);
-        let conns: Vec<_> = shared.table().conns.values().cloned().collect();
+        for (handle, conn, host, port) in shared.table().take_new() {
+            conns.insert(handle, IoConn::new(conn, host, port, shared.profile.read_chunk));
+        }
         for event in events.iter() {
             if event.token() == WAKER {
                 continue;
             }
-            let handle = event.token().0 as i32;
-            let conn = shared.table().conns.get(&handle).cloned();
-            if let Some(c) = conn {
-                let mut c = c.lock().unwrap_or_else(|e| e.into_inner());
-                c.on_ready(event.is_readable() || event.is_read_closed() || event.is_error(), event.is_writable() || event.is_error());
+            if let Some(c) = conns.get_mut(&(event.token().0 as Handle)) {
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                c.on_ready(readable, event.is_writable() || event.is_error());
             }
         }
         let resolved = std::mem::take(&mut *shared.resolved.lock().unwrap_or_else(|e| e.into_inner()));
-        for (handle, attempt, addr) in resolved {
-            let conn = shared.table().conns.get(&handle).cloned();
-            if let Some(c) = conn {
-                c.lock().unwrap_or_else(|e| e.into_inner()).on_resolved(poll.registry(), &shared, attempt, addr);
+        for (handle, attempt, addrs) in resolved {
+            if let Some(c) = conns.get_mut(&handle) {
+                c.on_resolved(poll.registry(), &shared, attempt, addrs);
             }
         }
-        // Flow control: stop reading while the application is behind.
-        let may_read = shared.pending_events() < shared.profile.max_pending_events;
-        shared.reading_paused.store(!may_read, Ordering::Release);
-        let mut finished = Vec::new();
-        for c in &conns {
-            let mut c = c.lock().unwrap_or_else(|e| e.into_inner());
-            c.service(poll.registry(), &shared, &mut out, may_read);
-            if c.finished {
-                finished.push(c.handle);
-            }
-            if out.len() >= shared.profile.max_pending_events / 4 {
-                shared.deliver(&mut out);
-            }
+        for c in conns.values_mut() {
+            c.service(poll.registry(), &shared);
         }
-        shared.deliver(&mut out);
+        let finished: Vec<Handle> = conns.iter().filter(|(_, c)| c.finished).map(|(h, _)| *h).collect();
         if !finished.is_empty() {
             let mut t = shared.table();
             for h in finished {
-                t.conns.remove(&h);
+                conns.remove(&h);
+                t.remove(h);
             }
         }
-        // A connection opened since the snapshot kicked the waker, so the
-        // next poll returns at once and sees it.
-        timeout = next_timeout(&shared, &conns);
+        timeout = if conns.values().any(IoConn::has_more) {
+            Some(Duration::ZERO)
+        } else {
+            let now = shared.now();
+            conns.values().filter_map(IoConn::next_deadline).min().map(|t| Duration::from_millis(t.saturating_sub(now)))
+        };
     }
-}
-
-/// The earliest deadline of any connection, as a poll timeout.
-fn next_timeout(shared: &Shared, conns: &[Arc<Mutex<Conn>>]) -> Option<Duration> {
-    let now = shared.now();
-    conns
-        .iter()
-        .filter_map(|c| c.lock().ok()?.next_deadline())
-        .min()
-        .map(|t| Duration::from_millis(t.saturating_sub(now)))
 }

@@ -1,43 +1,108 @@
 //! The std driver: sockets, time and the connection table around
-//! `mqtt-core`. One I/O thread serves every connection with a readiness
-//! poll; the application's thread queues into a connection's outbound
-//! buffer directly and wakes the I/O thread only when it was idle. Events
-//! come out as one byte batch per wake (see [`events`]).
+//! `mqtt-core`, with a typed Rust API that the Node binding and the ESP32
+//! firmware both use.
+//!
+//! ```text
+//!  application threads                 I/O thread (one per process)
+//!  ──────────────────                  ─────────────────────────────
+//!  Driver::publish ──lock──► Conn ◄──lock per socket call── service.rs
+//!   (encodes into the       (core Client,                    │  link.rs (Link: TCP now, TLS later)
+//!    outbound buffer)        filters)                        │  dns.rs  (one resolver thread)
+//!                                │ events                    │
+//!                                ▼                           │
+//!                         EventSink (events.rs) ◄────────────┘
+//!                         Node: batches for JS; firmware: closures
+//! ```
+//!
+//! The application's thread queues into a connection's outbound buffer and
+//! wakes the I/O thread only when it was idle. The I/O thread holds a
+//! connection's lock for one socket call at a time, so no call waits on a
+//! read or write loop. Events go to each connection's [`EventSink`], whose
+//! backlog is the flow control: reading pauses while it is at its bound.
 
-pub mod events;
 mod conn;
+mod dns;
+mod error;
+pub mod events;
+mod host;
 mod io_thread;
+pub mod link;
+mod service;
+mod table;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use mqtt_core::codec::QoS;
-use mqtt_core::{Client, Config, Sizes, State, Storage};
+use mqtt_core::{Client, Config, Sizes, State as CoreState, Storage};
 
 use conn::Conn;
+use table::Table;
 
-pub use events::{read_batch, DriverEvent};
+pub use error::DriverError;
+pub use events::{Event, EventSink, FnSink, Handle};
+pub use host::MAX_HOST_LEN;
+pub use mqtt_core::codec::QoS;
 
-/// Connection limits and buffer sizes of a platform.
-#[derive(Clone, Copy, Debug)]
+/// Connection limits, buffer sizes and thread stacks of a platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Profile {
+    /// Live connections per process.
     pub max_connections: usize,
     pub sizes: Sizes,
-    /// Undelivered event bytes at which the I/O thread stops reading.
+    /// Sink backlog at which the I/O thread stops reading.
     pub max_pending_events: usize,
     /// Whether the IP stack is up; `open` is refused while it is not.
     pub network_up: bool,
+    /// Bytes read from a socket per call (and held between calls).
+    pub read_chunk: usize,
+    /// Bytes handed to a socket per call (the lock is held for one call).
+    pub write_chunk: usize,
+    pub io_stack_size: usize,
+    pub dns_stack_size: usize,
 }
 
 impl Profile {
-    pub const PC: Profile =
-        Profile { max_connections: 16, sizes: Sizes::PC, max_pending_events: 8 << 20, network_up: true };
-    /// Two connections, small buffers, and no network until the firmware
-    /// says the station has an address.
-    pub const ESP32: Profile =
-        Profile { max_connections: 2, sizes: Sizes::ESP32, max_pending_events: 16 << 10, network_up: false };
+    pub const PC: Profile = Profile {
+        max_connections: 16,
+        sizes: Sizes::PC,
+        max_pending_events: 8 << 20,
+        network_up: true,
+        read_chunk: 64 << 10,
+        write_chunk: 256 << 10,
+        io_stack_size: 256 << 10,
+        dns_stack_size: 64 << 10,
+    };
+    /// Two connections, small buffers and stacks, and no network until the
+    /// firmware says the station has an address.
+    pub const ESP32: Profile = Profile {
+        max_connections: 2,
+        sizes: Sizes::ESP32,
+        max_pending_events: 16 << 10,
+        network_up: false,
+        read_chunk: 1 << 10,
+        write_chunk: 4 << 10,
+        io_stack_size: 12 << 10,
+        dns_stack_size: 6 << 10,
+    };
+}
+
+/// The connection's state as the application sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnState {
+    Connecting,
+    Connected,
+    Disconnected,
+}
+
+impl ConnState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnState::Connecting => "connecting",
+            ConnState::Connected => "connected",
+            ConnState::Disconnected => "disconnected",
+        }
+    }
 }
 
 /// Options of `open` beyond host, port and client id.
@@ -47,56 +112,34 @@ pub struct OpenOptions {
     pub password: Option<Vec<u8>>,
     /// Seconds; 60 by default, 0 turns keep-alive off.
     pub keep_alive_secs: Option<u16>,
+    /// TCP connect plus CONNACK, in ms (at least 1); 10 000 by default.
     pub connect_timeout_ms: Option<u32>,
+    /// The largest packet accepted from the broker (a larger PUBLISH is
+    /// skipped and reported); the profile's inbound size by default.
+    pub max_inbound_packet: Option<usize>,
 }
 
-/// A refusal with a sentence a user can read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Error(pub String);
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Error {}
-
-fn err<T>(msg: impl Into<String>) -> Result<T, Error> {
-    Err(Error(msg.into()))
-}
-
-pub(crate) struct Table {
-    conns: HashMap<i32, Arc<Mutex<Conn>>>,
-    next_handle: i32,
-    /// Handles not yet explicitly disconnected.
-    live: usize,
-}
-
-/// Events waiting for the application.
-pub(crate) struct Batch {
-    buf: Vec<u8>,
-    notified: bool,
-}
+/// The largest `max_inbound_packet`: MQTT's own limit plus the fixed header.
+pub const MAX_INBOUND_PACKET: usize = mqtt_core::codec::MAX_REMAINING_LENGTH + 5;
+/// The smallest `max_inbound_packet`.
+pub const MIN_INBOUND_PACKET: usize = 128;
 
 pub(crate) struct Shared {
     profile: Profile,
     table: Mutex<Table>,
-    batch: Mutex<Batch>,
-    notify: Box<dyn Fn() + Send + Sync>,
     waker: mio::Waker,
     wake_pending: AtomicBool,
-    /// The I/O thread stopped reading because events were not taken.
-    reading_paused: AtomicBool,
     network_up: AtomicBool,
-    /// Host names resolved off the caller's thread: (handle, attempt, result).
-    resolved: Mutex<Vec<(i32, u64, std::io::Result<std::net::SocketAddr>)>>,
+    resolver: dns::Resolver,
+    /// Host names resolved on the resolver thread, for the I/O thread.
+    resolved: Mutex<Vec<dns::Answer>>,
+    on_resolved: Arc<dyn Fn(dns::Answer) + Send + Sync>,
     epoch: Instant,
 }
 
 impl Shared {
     pub(crate) fn now(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Wakes the I/O thread unless a wake is already on its way.
@@ -109,29 +152,6 @@ impl Shared {
     fn table(&self) -> MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
-
-    /// Appends the I/O thread's events; tells the application once.
-    pub(crate) fn deliver(&self, events: &mut Vec<u8>) {
-        if events.is_empty() {
-            return;
-        }
-        let call = {
-            let mut b = self.batch.lock().unwrap_or_else(|e| e.into_inner());
-            if b.buf.is_empty() {
-                std::mem::swap(&mut b.buf, events);
-            } else {
-                b.buf.append(events);
-            }
-            !std::mem::replace(&mut b.notified, true)
-        };
-        if call {
-            (self.notify)();
-        }
-    }
-
-    pub(crate) fn pending_events(&self) -> usize {
-        self.batch.lock().unwrap_or_else(|e| e.into_inner()).buf.len()
-    }
 }
 
 /// The process's MQTT connections and the thread that serves them.
@@ -140,28 +160,42 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Starts the I/O thread. `notify` runs on that thread whenever events
-    /// become available after the last `take_events`.
-    pub fn start(profile: Profile, notify: Box<dyn Fn() + Send + Sync>) -> std::io::Result<Driver> {
-        let poll = mio::Poll::new()?;
-        let waker = mio::Waker::new(poll.registry(), io_thread::WAKER)?;
-        let shared = Arc::new(Shared {
-            profile,
-            table: Mutex::new(Table { conns: HashMap::new(), next_handle: 0, live: 0 }),
-            batch: Mutex::new(Batch { buf: Vec::new(), notified: false }),
-            notify,
-            waker,
-            wake_pending: AtomicBool::new(false),
-            reading_paused: AtomicBool::new(false),
-            network_up: AtomicBool::new(profile.network_up),
-            resolved: Mutex::new(Vec::new()),
-            epoch: Instant::now(),
+    /// Starts the I/O thread.
+    pub fn start(profile: Profile) -> Result<Driver, DriverError> {
+        let thread_err = |e: std::io::Error| DriverError::Thread(e.to_string());
+        let poll = mio::Poll::new().map_err(thread_err)?;
+        let waker = mio::Waker::new(poll.registry(), io_thread::WAKER).map_err(thread_err)?;
+        let shared = Arc::new_cyclic(|weak: &std::sync::Weak<Shared>| {
+            let weak = weak.clone();
+            let on_resolved: Arc<dyn Fn(dns::Answer) + Send + Sync> = Arc::new(move |answer| {
+                if let Some(s) = weak.upgrade() {
+                    s.resolved.lock().unwrap_or_else(|e| e.into_inner()).push(answer);
+                    s.kick();
+                }
+            });
+            Shared {
+                profile,
+                table: Mutex::new(Table::new()),
+                waker,
+                wake_pending: AtomicBool::new(false),
+                network_up: AtomicBool::new(profile.network_up),
+                resolver: dns::Resolver::new(profile.dns_stack_size),
+                resolved: Mutex::new(Vec::new()),
+                on_resolved,
+                epoch: Instant::now(),
+            }
         });
         let thread_shared = shared.clone();
         std::thread::Builder::new()
             .name("mqtt-io".into())
-            .spawn(move || io_thread::run(poll, thread_shared))?;
+            .stack_size(profile.io_stack_size)
+            .spawn(move || io_thread::run(poll, thread_shared))
+            .map_err(thread_err)?;
         Ok(Driver { shared })
+    }
+
+    pub fn profile(&self) -> Profile {
+        self.shared.profile
     }
 
     /// Tells the driver whether the IP stack is up (the firmware's got-IP
@@ -171,120 +205,145 @@ impl Driver {
         self.shared.kick();
     }
 
-    /// Starts a connection; it proceeds on its own. Returns its handle
-    /// (never reused in this process).
-    pub fn open(&self, host: &str, port: i64, client_id: &str, opts: &OpenOptions) -> Result<i32, Error> {
+    /// Wakes the I/O thread: a sink whose backlog went down calls this so
+    /// that reading resumes.
+    pub fn wake(&self) {
+        self.shared.kick();
+    }
+
+    /// Starts a connection; it proceeds on its own, and its events go to
+    /// `sink`. Returns its handle (never reused in this process).
+    pub fn open(
+        &self,
+        host: &str,
+        port: u16,
+        client_id: &str,
+        opts: &OpenOptions,
+        sink: Arc<dyn EventSink>,
+    ) -> Result<Handle, DriverError> {
         if !self.shared.network_up.load(Ordering::Acquire) {
-            return err("network is not up: open from the got-IP handler");
+            return Err(DriverError::NetworkDown);
         }
-        if host.is_empty() || host.contains('\0') {
-            return err("host must be a non-empty name or address");
+        let host = host::parse_host(host)?;
+        if port == 0 {
+            return Err(DriverError::InvalidPort);
         }
-        if !(1..=65_535).contains(&port) {
-            return err("port must be an integer from 1 to 65535");
-        }
+        let sizes = self.shared.profile.sizes;
         let mut config = Config::new(client_id);
         config.username = opts.username.as_deref();
         config.password = opts.password.as_deref();
         if let Some(k) = opts.keep_alive_secs {
             config.keep_alive_secs = k;
         }
-        if let Some(t) = opts.connect_timeout_ms {
-            config.connect_timeout_ms = t;
+        match opts.connect_timeout_ms {
+            Some(0) => return Err(DriverError::InvalidOption("connectTimeoutMs must be at least 1 ms")),
+            Some(t) => config.connect_timeout_ms = t,
+            None => {}
         }
-        let connect_len = config.connect_len().map_err(|e| Error(format!("cannot connect: {}", e.reason())))?;
-        let sizes = self.shared.profile.sizes;
+        let inbound = match opts.max_inbound_packet {
+            Some(n) if !(MIN_INBOUND_PACKET..=MAX_INBOUND_PACKET).contains(&n) => {
+                return Err(DriverError::InvalidOption(
+                    "maxInboundPacket must be from 128 to 268435460 bytes",
+                ))
+            }
+            Some(n) => n,
+            None => sizes.inbound,
+        };
+        config.max_inbound_packet = inbound;
+        let connect_len = config.connect_len()?;
+        // Zeroed allocations: pages never touched cost no memory.
         let storage = Storage {
-            inbound: vec![0; sizes.inbound],
+            inbound: vec![0; inbound],
             outbound: vec![0; sizes.outbound],
             inflight: vec![0; sizes.inflight],
+            pending: vec![0; sizes.pending],
             connect: vec![0; connect_len],
         };
-        let mut client = Client::new(&config, storage).map_err(|e| Error(e.reason().into()))?;
+        // Built on the heap: the firmware calls this from a small stack.
+        let mut client = Box::new(Client::new(&config, storage)?);
         let handle = {
             let mut t = self.shared.table();
             if t.live >= self.shared.profile.max_connections {
-                return err(format!(
-                    "too many connections: at most {} in this profile",
-                    self.shared.profile.max_connections
-                ));
+                return Err(DriverError::TooManyConnections { max: self.shared.profile.max_connections });
             }
-            let handle = t.next_handle;
-            t.next_handle += 1;
-            t.live += 1;
-            let _ = client.connect(self.shared.now());
-            t.conns.insert(handle, Arc::new(Mutex::new(Conn::new(handle, client, host, port as u16))));
+            let handle = t.next_handle();
+            client.connect(self.shared.now())?;
+            t.insert(Arc::new(Conn::new(handle, client, sink)), host, port);
             handle
         };
         self.shared.kick();
         Ok(handle)
     }
 
-    fn conn(&self, handle: i32) -> Result<Arc<Mutex<Conn>>, Error> {
-        let t = self.shared.table();
-        match t.conns.get(&handle) {
-            Some(c) => Ok(c.clone()),
-            None => err(format!("unknown or closed connection handle {handle}")),
-        }
+    fn conn(&self, handle: Handle) -> Result<Arc<Conn>, DriverError> {
+        self.shared.table().get(handle).ok_or(DriverError::UnknownHandle(handle))
     }
 
     /// Runs `f` on a connection the application still owns.
-    fn with<T>(&self, handle: i32, f: impl FnOnce(&mut Conn) -> Result<T, Error>) -> Result<T, Error> {
+    fn with<T>(
+        &self,
+        handle: Handle,
+        f: impl FnOnce(&mut conn::ConnInner) -> Result<T, DriverError>,
+    ) -> Result<T, DriverError> {
         let conn = self.conn(handle)?;
-        let mut c = conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut c = conn.lock();
         if c.released {
-            return err(format!("connection {handle} was disconnected"));
+            return Err(DriverError::Released(handle));
         }
         f(&mut c)
     }
 
-    fn qos(qos: i64) -> Result<QoS, Error> {
-        match qos {
-            0 => Ok(QoS::AtMostOnce),
-            1 => Ok(QoS::AtLeastOnce),
-            _ => err("qos must be 0 or 1"),
-        }
-    }
-
     /// Queues a PUBLISH whole or refuses it (backpressure: the outbound
-    /// buffer is full; try again later).
-    pub fn publish(&self, conn: i32, topic: &str, payload: &[u8], qos: i64, retain: bool) -> Result<(), Error> {
-        let qos = Self::qos(qos)?;
-        let kick = self.with(conn, |c| {
-            let idle = c.client.state() == State::Connected && c.client.poll_transmit().is_empty();
-            c.client.publish(topic, payload, qos, retain).map_err(|e| Error(e.reason().into()))?;
-            Ok(idle)
+    /// buffer is full; an `Event::Drain` follows when there is room).
+    /// Returns the packet id of a QoS 1 publish.
+    pub fn publish(
+        &self,
+        conn: Handle,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<Option<u16>, DriverError> {
+        let (id, kick) = self.with(conn, |c| {
+            let idle = c.client.state() == CoreState::Connected && c.client.poll_transmit().is_empty();
+            Ok((c.client.publish(topic, payload, qos, retain)?, idle))
         })?;
         if kick {
             self.shared.kick();
         }
-        Ok(())
+        Ok(id)
     }
 
-    pub fn subscribe(&self, conn: i32, filter: &str, qos: i64) -> Result<(), Error> {
-        let qos = Self::qos(qos)?;
-        self.with(conn, |c| {
-            let id = c.client.subscribe(&[(filter, qos)]).map_err(|e| Error(e.reason().into()))?;
-            c.sub_topics.insert(id, filter.to_owned());
-            Ok(())
+    /// Queues a SUBSCRIBE; `Event::Subscribed` carries its SUBACK. Returns
+    /// the packet id.
+    pub fn subscribe(&self, conn: Handle, filter: &str, qos: QoS) -> Result<u16, DriverError> {
+        let id = self.with(conn, |c| {
+            let id = c.client.subscribe(&[(filter, qos)])?;
+            c.filters.insert(id, filter.to_owned());
+            Ok(id)
         })?;
         self.shared.kick();
-        Ok(())
+        Ok(id)
     }
 
-    pub fn unsubscribe(&self, conn: i32, filter: &str) -> Result<(), Error> {
-        self.with(conn, |c| c.client.unsubscribe(&[filter]).map(|_| ()).map_err(|e| Error(e.reason().into())))?;
+    /// Queues an UNSUBSCRIBE; `Event::Unsubscribed` carries its UNSUBACK.
+    pub fn unsubscribe(&self, conn: Handle, filter: &str) -> Result<u16, DriverError> {
+        let id = self.with(conn, |c| {
+            let id = c.client.unsubscribe(&[filter])?;
+            c.filters.insert(id, filter.to_owned());
+            Ok(id)
+        })?;
         self.shared.kick();
-        Ok(())
+        Ok(id)
     }
 
-    /// Flushes what is queued, sends DISCONNECT and closes. One final
-    /// `disconnected` event ("disconnect requested") follows; then nothing.
-    pub fn disconnect(&self, conn: i32) -> Result<(), Error> {
+    /// Flushes what is queued, sends DISCONNECT and closes, all within the
+    /// grace period (at once when nothing needs flushing). One final
+    /// `Disconnected { last: true }` follows; then nothing.
+    pub fn disconnect(&self, conn: Handle) -> Result<(), DriverError> {
         let now = self.shared.now();
         self.with(conn, |c| {
-            c.released = true;
-            c.client.disconnect(now);
+            c.release(now, u64::from(Config::new("").disconnect_grace_ms));
             Ok(())
         })?;
         self.shared.table().live -= 1;
@@ -292,7 +351,16 @@ impl Driver {
         Ok(())
     }
 
-    pub fn set_auto_reconnect(&self, conn: i32, enabled: bool) -> Result<(), Error> {
+    /// Every handle whose events go to `sink` is disconnected (a worker
+    /// thread's environment going away).
+    pub fn disconnect_all(&self, sink: &Arc<dyn EventSink>) {
+        let handles = self.shared.table().handles_of(sink);
+        for h in handles {
+            let _ = self.disconnect(h);
+        }
+    }
+
+    pub fn set_auto_reconnect(&self, conn: Handle, enabled: bool) -> Result<(), DriverError> {
         self.with(conn, |c| {
             c.client.set_auto_reconnect(enabled);
             Ok(())
@@ -301,47 +369,30 @@ impl Driver {
         Ok(())
     }
 
-    /// Seconds (fractions allowed), at most 8, the last repeats.
-    pub fn set_reconnect_delays(&self, conn: i32, delays_secs: &[f64]) -> Result<(), Error> {
-        self.with(conn, |c| c.client.set_reconnect_delays_secs(delays_secs).map_err(|e| Error(e.reason().into())))
+    /// Seconds (fractions allowed), at most 8, the last repeats. The
+    /// schedule in force when an attempt is due is the one used.
+    pub fn set_reconnect_delays(&self, conn: Handle, delays_secs: &[f64]) -> Result<(), DriverError> {
+        self.with(conn, |c| Ok(c.client.set_reconnect_delays_secs(delays_secs)?))?;
+        self.shared.kick();
+        Ok(())
     }
 
-    /// "connecting", "connected" or "disconnected".
-    pub fn state(&self, conn: i32) -> Result<&'static str, Error> {
+    pub fn state(&self, conn: Handle) -> Result<ConnState, DriverError> {
         self.with(conn, |c| {
             Ok(match c.client.state() {
-                State::Idle | State::Connecting => "connecting",
-                State::Connected => "connected",
-                _ => "disconnected",
+                CoreState::Idle | CoreState::Connecting => ConnState::Connecting,
+                CoreState::Connected => ConnState::Connected,
+                _ => ConnState::Disconnected,
             })
         })
     }
 
     /// Sends a PINGREQ now.
-    pub fn ping(&self, conn: i32) -> Result<(), Error> {
+    pub fn ping(&self, conn: Handle) -> Result<(), DriverError> {
         let now = self.shared.now();
-        self.with(conn, |c| {
-            if c.client.ping(now) {
-                Ok(())
-            } else {
-                err("not connected")
-            }
-        })?;
+        self.with(conn, |c| if c.client.ping(now) { Ok(()) } else { Err(DriverError::NotConnected) })?;
         self.shared.kick();
         Ok(())
-    }
-
-    /// Every event since the last call, as one batch (see [`events`]).
-    pub fn take_events(&self) -> Vec<u8> {
-        let buf = {
-            let mut b = self.shared.batch.lock().unwrap_or_else(|e| e.into_inner());
-            b.notified = false;
-            std::mem::take(&mut b.buf)
-        };
-        if self.shared.reading_paused.load(Ordering::Acquire) {
-            self.shared.kick();
-        }
-        buf
     }
 
     /// Handles not yet explicitly disconnected.

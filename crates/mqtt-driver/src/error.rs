@@ -1,0 +1,56 @@
+//! The driver's refusals: typed, each with a sentence a user can read.
+
+use mqtt_core::ClientError;
+
+use crate::events::Handle;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DriverError {
+    /// Never opened, or closed and removed.
+    UnknownHandle(Handle),
+    /// `disconnect` was called on this handle.
+    Released(Handle),
+    /// The IP stack is not up (ESP32 profile before got-IP).
+    NetworkDown,
+    TooManyConnections { max: usize },
+    InvalidHost(&'static str),
+    InvalidPort,
+    /// An `open` option out of range: the sentence names it.
+    InvalidOption(&'static str),
+    /// The core refused (invalid topic, full buffer, too large, ...).
+    Client(ClientError),
+    /// `ping` while not connected.
+    NotConnected,
+    /// The I/O or resolver thread could not be started.
+    Thread(String),
+}
+
+impl std::fmt::Display for DriverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DriverError::UnknownHandle(h) => write!(f, "unknown or closed connection handle {h}"),
+            DriverError::Released(h) => write!(f, "connection {h} was disconnected"),
+            DriverError::NetworkDown => f.write_str("network is not up: open from the got-IP handler"),
+            DriverError::TooManyConnections { max } => {
+                write!(f, "too many connections: at most {max} per process in this profile")
+            }
+            DriverError::InvalidHost(why) => f.write_str(why),
+            DriverError::InvalidPort => f.write_str("port must be an integer from 1 to 65535"),
+            DriverError::InvalidOption(why) => f.write_str(why),
+            DriverError::Client(ClientError::TooLarge { size, limit }) => {
+                write!(f, "packet of {size} bytes is larger than the maximum packet size ({limit} bytes)")
+            }
+            DriverError::Client(e) => f.write_str(e.reason()),
+            DriverError::NotConnected => f.write_str("not connected"),
+            DriverError::Thread(e) => write!(f, "cannot start the driver's thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DriverError {}
+
+impl From<ClientError> for DriverError {
+    fn from(e: ClientError) -> Self {
+        DriverError::Client(e)
+    }
+}

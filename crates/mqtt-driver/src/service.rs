@@ -1,0 +1,388 @@
+//! The I/O thread's side of one connection: its link, readiness and the
+//! step that moves bytes and events. Only the I/O thread touches this; the
+//! shared [`Conn`] is locked per socket call, never across a loop of them.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mio::{Registry, Token};
+use mqtt_core::{DisconnectReason, LinkAction, State};
+
+use crate::conn::{Conn, ConnInner};
+use crate::events::Event;
+use crate::host::Host;
+use crate::link::{Link, TcpLink};
+use crate::Shared;
+
+/// Reads per service before the other connections get their turn.
+const READS_PER_TURN: usize = 16;
+
+pub(crate) struct IoConn {
+    pub conn: Arc<Conn>,
+    host: Host,
+    port: u16,
+    link: Option<TcpLink>,
+    /// TCP connect (or, later, a TLS handshake) under way.
+    connecting: bool,
+    /// Readiness seen and not yet used up (edge-triggered poll).
+    readable: bool,
+    write_blocked: bool,
+    /// Counts attempts, so a late DNS answer for an old one is ignored.
+    attempt: u64,
+    resolving: bool,
+    /// Addresses of this attempt not tried yet.
+    addrs: Vec<SocketAddr>,
+    /// Read from the socket, not yet taken by the client.
+    scratch: Box<[u8]>,
+    scratch_start: usize,
+    scratch_end: usize,
+    /// Reading stopped because the sink is behind.
+    paused: bool,
+    /// After DISCONNECT: read until the server closes, or this deadline.
+    linger_until: Option<u64>,
+    /// The final event was delivered: remove from the table.
+    pub finished: bool,
+}
+
+impl IoConn {
+    pub fn new(conn: Arc<Conn>, host: Host, port: u16, read_chunk: usize) -> IoConn {
+        IoConn {
+            conn,
+            host,
+            port,
+            link: None,
+            connecting: false,
+            readable: false,
+            write_blocked: false,
+            attempt: 0,
+            resolving: false,
+            addrs: Vec::new(),
+            scratch: vec![0; read_chunk].into_boxed_slice(),
+            scratch_start: 0,
+            scratch_end: 0,
+            paused: false,
+            linger_until: None,
+            finished: false,
+        }
+    }
+
+    fn token(&self) -> Token {
+        Token(self.conn.handle as usize)
+    }
+
+    /// When this connection next needs the I/O thread without readiness.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let client = self.conn.lock().client.poll_timeout();
+        [client, self.linger_until].into_iter().flatten().min()
+    }
+
+    /// Work left that no readiness event will announce.
+    pub fn has_more(&self) -> bool {
+        let unread = self.readable || self.scratch_start < self.scratch_end;
+        self.link.is_some() && !self.connecting && unread && !self.paused && self.linger_until.is_none()
+    }
+
+    pub fn on_ready(&mut self, readable: bool, writable: bool) {
+        self.readable |= readable;
+        if writable {
+            self.write_blocked = false;
+        }
+    }
+
+    pub fn on_resolved(&mut self, registry: &Registry, shared: &Shared, attempt: u64, addrs: std::io::Result<Vec<SocketAddr>>) {
+        if attempt != self.attempt || !self.resolving {
+            return;
+        }
+        self.resolving = false;
+        match addrs {
+            Ok(mut addrs) => {
+                addrs.reverse(); // popped from the end: first answer first
+                self.addrs = addrs;
+                self.connect_next(registry, shared, None);
+            }
+            Err(e) => {
+                let name = match &self.host {
+                    Host::Name(n) => n.as_str(),
+                    Host::Ip(_) => "",
+                };
+                self.fail(shared, DisconnectReason::ConnectFailed, format!("cannot resolve {name}: {e}"));
+            }
+        }
+    }
+
+    fn open(&mut self, registry: &Registry, shared: &Shared) {
+        self.attempt += 1;
+        match &self.host {
+            Host::Ip(ip) => {
+                self.addrs = vec![SocketAddr::new(*ip, self.port)];
+                self.connect_next(registry, shared, None);
+            }
+            Host::Name(name) => {
+                self.resolving = true;
+                if let Err(e) = shared.resolver.resolve(self.conn.handle, self.attempt, name, self.port, &shared.on_resolved) {
+                    self.resolving = false;
+                    self.fail(shared, DisconnectReason::ConnectFailed, e.to_string());
+                }
+            }
+        }
+    }
+
+    /// Tries the next address of this attempt; fails the attempt when none
+    /// is left (with the last error seen).
+    fn connect_next(&mut self, registry: &Registry, shared: &Shared, mut last_error: Option<std::io::Error>) {
+        self.drop_link(registry);
+        while let Some(addr) = self.addrs.pop() {
+            let token = self.token();
+            let started = TcpLink::connect(addr).and_then(|mut l| l.register(registry, token).map(|()| l));
+            match started {
+                Ok(l) => {
+                    self.link = Some(l);
+                    self.connecting = true;
+                    self.write_blocked = true;
+                    return;
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        let detail = last_error.map_or_else(|| "no address".to_owned(), |e| e.to_string());
+        self.fail(shared, DisconnectReason::ConnectFailed, detail);
+    }
+
+    fn drop_link(&mut self, registry: &Registry) {
+        if let Some(mut l) = self.link.take() {
+            l.deregister(registry);
+        }
+        self.connecting = false;
+        self.readable = false;
+        self.write_blocked = false;
+        self.scratch_start = 0;
+        self.scratch_end = 0;
+    }
+
+    /// The link failed under the client (not through its own decision).
+    fn fail(&self, shared: &Shared, reason: DisconnectReason, detail: String) {
+        let mut c = self.conn.lock();
+        c.last_io_error = Some(detail);
+        c.client.handle_link_down(shared.now(), reason);
+        self.conn.drain_events(&mut c, shared.now());
+    }
+
+    fn check_connected(&mut self, registry: &Registry, shared: &Shared) {
+        let Some(link) = &mut self.link else { return };
+        if self.write_blocked && !self.readable {
+            return;
+        }
+        match link.poll_ready() {
+            Ok(true) => {
+                self.connecting = false;
+                self.write_blocked = false;
+                self.addrs.clear();
+                self.conn.lock().client.handle_link_up(shared.now());
+            }
+            Ok(false) => self.write_blocked = true,
+            // Refused here: the next address of the same attempt, if any.
+            Err(e) => self.connect_next(registry, shared, Some(e)),
+        }
+    }
+
+    /// Moves everything that can move now.
+    pub fn service(&mut self, registry: &Registry, shared: &Shared) {
+        for _ in 0..64 {
+            let now = shared.now();
+            let mut progress = false;
+            let (actions, state, disconnect_sent, grace_until) = {
+                let mut c = self.conn.lock();
+                if c.client.poll_timeout().is_some_and(|t| now >= t) {
+                    c.client.handle_timeout(now);
+                }
+                let mut actions = [None, None];
+                for a in actions.iter_mut() {
+                    *a = c.client.poll_action();
+                }
+                progress |= self.conn.drain_events(&mut c, now);
+                (actions, c.client.state(), c.client.disconnect_sent(), c.grace_until)
+            };
+            for action in actions.into_iter().flatten() {
+                progress = true;
+                match action {
+                    LinkAction::Close if state == State::Closed && disconnect_sent && !self.connecting => {
+                        self.start_linger(now, grace_until);
+                    }
+                    LinkAction::Close => self.drop_link(registry),
+                    LinkAction::Open => {
+                        self.drop_link(registry);
+                        self.open(registry, shared);
+                    }
+                }
+            }
+            if self.connecting {
+                self.check_connected(registry, shared);
+            }
+            if self.linger_until.is_some() {
+                self.linger(registry, now);
+                break;
+            }
+            if self.link.is_some() && !self.connecting {
+                progress |= self.write(shared);
+                progress |= self.read(shared);
+            }
+            let linked = matches!(
+                self.conn.lock().client.state(),
+                State::Connecting | State::Connected | State::Disconnecting
+            );
+            if self.link.is_some() && !linked && self.linger_until.is_none() {
+                // The client let go of the link (reported down): close it.
+                self.drop_link(registry);
+            }
+            if !progress {
+                break;
+            }
+        }
+        self.finish_if_done();
+    }
+
+    /// Every released handle ends with exactly one final event, once its
+    /// socket is really closed.
+    fn finish_if_done(&mut self) {
+        if self.finished || self.link.is_some() {
+            return;
+        }
+        let done = {
+            let c = self.conn.lock();
+            c.released && c.client.state() == State::Closed
+        };
+        if done {
+            self.finished = true;
+            let reason = DisconnectReason::Requested.reason();
+            self.conn.sink.event(self.conn.handle, Event::Disconnected { reason, last: true });
+        }
+    }
+
+    fn start_linger(&mut self, now: u64, grace_until: Option<u64>) {
+        match grace_until {
+            Some(t) if now < t && self.link.is_some() => {
+                self.linger_until = Some(t);
+                self.readable = true;
+            }
+            _ => self.linger_until = None,
+        }
+    }
+
+    /// Reads and discards until the server closes, or the deadline: unread
+    /// bytes would turn our close into a reset that makes the server drop
+    /// what it has not read yet.
+    fn linger(&mut self, registry: &Registry, now: u64) {
+        let done = loop {
+            let Some(l) = &mut self.link else { break true };
+            if self.linger_until.is_some_and(|t| now >= t) {
+                break true;
+            }
+            match l.read(&mut self.scratch) {
+                Ok(0) => break true,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => break true,
+            }
+        };
+        if done {
+            self.linger_until = None;
+            self.drop_link(registry);
+        }
+    }
+
+    /// One socket write per lock: `publish` waits at most for one syscall.
+    fn write(&mut self, shared: &Shared) -> bool {
+        let mut progress = false;
+        while !self.write_blocked {
+            let Some(l) = &mut self.link else { break };
+            let mut c = self.conn.lock();
+            let bytes = c.client.poll_transmit();
+            if bytes.is_empty() {
+                break;
+            }
+            let bytes = &bytes[..bytes.len().min(shared.profile.write_chunk)];
+            match l.write(bytes) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let now = shared.now();
+                    c.client.advance_transmit(now, n);
+                    self.conn.drain_events(&mut c, now);
+                    progress = true;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.write_blocked = true,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    drop(c);
+                    self.fail(shared, DisconnectReason::NetworkError, e.to_string());
+                    return true;
+                }
+            }
+        }
+        progress
+    }
+
+    /// Reads without the lock into scratch space, then hands the bytes to
+    /// the client under it. Stops while the sink is behind (flow control
+    /// to the broker) and after a turn's worth of reads.
+    fn read(&mut self, shared: &Shared) -> bool {
+        let mut progress = false;
+        for _ in 0..READS_PER_TURN {
+            if self.scratch_start < self.scratch_end {
+                let now = shared.now();
+                let mut c = self.conn.lock();
+                let n = c.client.handle_input(&self.scratch[self.scratch_start..self.scratch_end]);
+                self.scratch_start += n;
+                progress |= n > 0;
+                progress |= self.conn.drain_events(&mut c, now);
+                if self.scratch_start < self.scratch_end {
+                    if !matches!(c.client.state(), State::Connecting | State::Connected | State::Disconnecting) {
+                        self.scratch_start = self.scratch_end; // the link is void
+                    }
+                    // A whole packet waits for room for its PUBACK: write first.
+                    break;
+                }
+            }
+            if !self.readable {
+                break;
+            }
+            let behind = self.conn.sink.backlog() >= shared.profile.max_pending_events;
+            if behind != self.paused {
+                self.paused = behind;
+                self.conn.lock().client.set_receive_paused(shared.now(), behind);
+            }
+            if behind {
+                break;
+            }
+            let Some(l) = &mut self.link else { break };
+            match l.read(&mut self.scratch) {
+                Ok(0) => {
+                    self.fail(shared, DisconnectReason::ClosedByPeer, String::new());
+                    return true;
+                }
+                Ok(n) => {
+                    self.scratch_start = 0;
+                    self.scratch_end = n;
+                    progress = true;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.fail(shared, DisconnectReason::NetworkError, e.to_string());
+                    return true;
+                }
+            }
+        }
+        progress
+    }
+}
+
+impl ConnInner {
+    /// For `Driver::disconnect`.
+    pub fn release(&mut self, now: u64, grace_ms: u64) {
+        self.released = true;
+        self.grace_until = Some(now + grace_ms);
+        self.client.disconnect(now);
+    }
+}

@@ -1,0 +1,55 @@
+//! The handle table: live connections of the process, the limit on them,
+//! and handles never reused.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::conn::Conn;
+use crate::events::Handle;
+use crate::host::Host;
+
+pub(crate) struct Table {
+    conns: HashMap<Handle, Arc<Conn>>,
+    /// Opened since the I/O thread last looked: it sets up their links.
+    new: Vec<(Handle, Arc<Conn>, Host, u16)>,
+    next_handle: Handle,
+    /// Handles not yet explicitly disconnected.
+    pub live: usize,
+}
+
+impl Table {
+    pub fn new() -> Table {
+        Table { conns: HashMap::new(), new: Vec::new(), next_handle: 0, live: 0 }
+    }
+
+    pub fn next_handle(&self) -> Handle {
+        self.next_handle
+    }
+
+    pub fn insert(&mut self, conn: Arc<Conn>, host: Host, port: u16) {
+        let handle = conn.handle;
+        self.next_handle = handle + 1;
+        self.live += 1;
+        self.conns.insert(handle, conn.clone());
+        self.new.push((handle, conn, host, port));
+    }
+
+    pub fn get(&self, handle: Handle) -> Option<Arc<Conn>> {
+        self.conns.get(&handle).cloned()
+    }
+
+    pub fn take_new(&mut self) -> Vec<(Handle, Arc<Conn>, Host, u16)> {
+        std::mem::take(&mut self.new)
+    }
+
+    /// The final event was delivered.
+    pub fn remove(&mut self, handle: Handle) {
+        self.conns.remove(&handle);
+    }
+
+    /// Handles (live or closing) whose events go to `sink`.
+    pub fn handles_of(&self, sink: &Arc<dyn crate::EventSink>) -> Vec<Handle> {
+        let same = |c: &Arc<Conn>| std::ptr::addr_eq(Arc::as_ptr(&c.sink), Arc::as_ptr(sink));
+        self.conns.values().filter(|c| same(c)).map(|c| c.handle).collect()
+    }
+}
