@@ -201,7 +201,11 @@ impl Driver<'_> {
                         self.wire.unchecked = true;
                     }
                 }
-                Event::Disconnected { .. } | Event::Pong => {}
+                Event::Oversized { topic, size, qos } => {
+                    assert!(qos != QoS::ExactlyOnce && !topic.is_empty());
+                    assert!(size > self.client.max_inbound_packet(), "only a packet over the maximum is skipped");
+                }
+                Event::Disconnected { .. } | Event::Pong | Event::Drain => {}
             }
         }
     }

@@ -806,3 +806,20 @@ fn too_large_says_the_size_and_the_limit() {
         Err(mqtt_core::ClientError::TooLarge { size: 105, limit: 64 })
     );
 }
+
+/// A message delivered before a bad packet is still acknowledged on the
+/// link the client closes [MQTT-4.3.2-2] (found by the hostile-broker table).
+#[test]
+fn pubacks_owed_before_a_violation_are_parting_bytes() {
+    let mut p = Peer::new();
+    p.connect();
+    let mut bytes = inbound_publish("m/x", b"m1", QoS::AtLeastOnce, Some(1));
+    bytes.extend([0xf0, 0x00]); // packet type 15
+    let evs = p.feed(&bytes);
+    assert_eq!(evs.len(), 2, "{evs:?}");
+    assert_eq!(p.c.poll_action(), Some(LinkAction::Close));
+    assert_eq!(p.c.parting_bytes(), puback(1));
+    assert!(p.drain().is_empty(), "nothing through the normal path on a closed link");
+    p.c.advance_parting(4);
+    assert!(p.c.parting_bytes().is_empty());
+}

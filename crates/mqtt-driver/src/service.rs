@@ -150,6 +150,7 @@ impl IoConn {
     }
 
     fn drop_link(&mut self, registry: &Registry) {
+        self.write_parting();
         if let Some(mut l) = self.link.take() {
             l.deregister(registry);
         }
@@ -256,6 +257,27 @@ impl IoConn {
             self.finished = true;
             let reason = DisconnectReason::Requested.reason();
             self.conn.sink.event(self.conn.handle, Event::Disconnected { reason, last: true });
+        }
+    }
+
+    /// PUBACKs owed on a link the client closed over a violation: written
+    /// once, as far as the socket takes them now.
+    fn write_parting(&mut self) {
+        let Some(l) = &mut self.link else { return };
+        if self.connecting {
+            return;
+        }
+        let mut c = self.conn.lock();
+        loop {
+            let bytes = c.client.parting_bytes();
+            if bytes.is_empty() {
+                break;
+            }
+            match l.write(bytes) {
+                Ok(n) if n > 0 => c.client.advance_parting(n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                _ => break,
+            }
         }
     }
 

@@ -343,6 +343,18 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
         self.sync_inbound();
     }
 
+    /// After the client closed a link over a protocol violation: bytes it
+    /// still owed on that link (PUBACKs of messages already delivered).
+    /// Write them once, without waiting, before closing the socket.
+    pub fn parting_bytes(&self) -> &[u8] {
+        self.session.parting.unsent()
+    }
+
+    /// `n` bytes of `parting_bytes` were handed to the socket.
+    pub fn advance_parting(&mut self, n: usize) {
+        self.session.parting.advance(n);
+    }
+
     /// When `handle_timeout` wants to be called next.
     pub fn poll_timeout(&self) -> Option<u64> {
         self.session.poll_timeout()

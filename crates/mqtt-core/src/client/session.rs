@@ -92,6 +92,10 @@ pub struct Session<B> {
     connect_len: usize,
     pub out: OutboundQueue<B>,
     ctrl: ControlQueue,
+    /// PUBACKs owed when the client closed the link over a violation: the
+    /// driver writes them once, best effort, before it closes the socket,
+    /// so that a message delivered before the bad packet is acknowledged.
+    pub parting: ControlQueue,
     pub inflight: InflightStore<B>,
     /// QoS 1 publishes admitted but still in `out` (not yet in `inflight`).
     pub queued_qos1: usize,
@@ -151,6 +155,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
             connect_len,
             out: OutboundQueue::new(outbound),
             ctrl: ControlQueue::new(),
+            parting: ControlQueue::new(),
             inflight: InflightStore::new(inflight),
             queued_qos1: 0,
             ids: IdPool::new(),
@@ -259,6 +264,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         self.open_requested = true;
         self.reconnect_pending = false;
         self.disconnect_sent = false;
+        self.parting.clear();
         self.attempt_deadline = Some(now + self.connect_timeout_ms);
     }
 
@@ -390,6 +396,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
     pub fn lose_link(&mut self, now: u64, reason: DisconnectReason, close_socket: bool) {
         if self.link == Link::Down {
             return;
+        }
+        // The socket is still sound after a violation by the server: what
+        // the control queue owes can go out whole, unless another packet
+        // is half-written ahead of it.
+        self.parting.clear();
+        let ctrl_next = !self.out.mid_packet() && !matches!(self.resend, Some((_, k)) if k > 0);
+        if matches!(reason, DisconnectReason::Protocol(_)) && self.link == Link::Up && ctrl_next {
+            self.parting.push(self.ctrl.unsent());
         }
         self.link = Link::Down;
         self.lost_at = now;
