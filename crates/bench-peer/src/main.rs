@@ -7,10 +7,21 @@
 //! received on that connection so far (so a client knows the peer has read
 //! everything it sent). It prints `port <p>` once listening.
 //!
+//! A SUBSCRIBE to `bench/flood/<payload bytes>/<max ms>/<max bytes>` starts
+//! a flood on that connection (after the SUBACK): pre-encoded QoS 0
+//! PUBLISHes of that payload size on that topic, written as fast as the
+//! socket takes them, until `max ms` have passed or `max bytes` have been
+//! written, whichever comes first. Nothing is read from that connection
+//! meanwhile. At the end it prints one line,
+//! `flood msgs=<n> bytes=<n> ms=<n> torn=<0|1>`; `torn=1` means the client
+//! stopped reading for more than 2 s past the deadline, so the flood gave up
+//! in the middle of a packet and closed the connection.
+//!
 //! Usage: bench-peer [port]   (0 or none: any free port)
 
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
 
 use mqtt_core::codec::{decode, Packet, Publish, QoS};
 
@@ -83,6 +94,11 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
                             writer.write_all(&out)?;
                             out.clear();
                             send_source(&mut writer, filter, n)?;
+                        } else if let Some(spec) = filter.strip_prefix("bench/flood/") {
+                            writer.write_all(&out)?;
+                            out.clear();
+                            writer.flush()?;
+                            flood(writer.get_mut(), filter, spec)?;
                         }
                     }
                 }
@@ -112,4 +128,58 @@ fn send_source(w: &mut impl Write, topic: &str, n: usize) -> std::io::Result<()>
         left -= k;
     }
     w.flush()
+}
+
+/// See the module comment: `spec` is `<payload bytes>/<max ms>/<max bytes>`.
+fn flood(stream: &mut TcpStream, topic: &str, spec: &str) -> std::io::Result<()> {
+    let mut parts = spec.split('/').map(|p| p.parse::<u64>().ok());
+    let (Some(Some(size)), Some(Some(max_ms)), Some(Some(max_bytes))) = (parts.next(), parts.next(), parts.next()) else {
+        return Ok(());
+    };
+    let payload = vec![b'x'; size as usize];
+    let mut one = Vec::new();
+    encode(&Packet::Publish(Publish { dup: false, qos: QoS::AtMostOnce, retain: false, topic, packet_id: None, payload: &payload }), &mut one);
+    // Blocks of about 256 KiB, whole packets only.
+    let block = one.repeat(((256usize << 10) / one.len()).max(1));
+    let start = Instant::now();
+    let deadline = start + Duration::from_millis(max_ms);
+    let give_up = deadline + Duration::from_secs(2);
+    // A short timeout so a client that stopped reading cannot keep the
+    // flood past its deadline.
+    stream.set_write_timeout(Some(Duration::from_millis(20)))?;
+    let mut sent: u64 = 0;
+    let mut torn = false;
+    'flood: while Instant::now() < deadline && sent + block.len() as u64 <= max_bytes {
+        let mut at = 0;
+        while at < block.len() {
+            match stream.write(&block[at..]) {
+                Ok(0) => break 'flood,
+                Ok(n) => {
+                    at += n;
+                    sent += n as u64;
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+                    if Instant::now() >= give_up {
+                        torn = true;
+                        break 'flood;
+                    }
+                }
+                Err(e) => {
+                    report(sent, one.len(), start, true);
+                    return Err(e);
+                }
+            }
+        }
+    }
+    report(sent, one.len(), start, torn);
+    if torn {
+        // The stream ends inside a packet: nothing more can follow it.
+        return Err(std::io::Error::new(ErrorKind::TimedOut, "flood: the client stopped reading"));
+    }
+    stream.set_write_timeout(None)
+}
+
+fn report(sent: u64, packet_len: usize, start: Instant, torn: bool) {
+    let ms = start.elapsed().as_millis();
+    println!("flood msgs={} bytes={sent} ms={ms} torn={}", sent / packet_len as u64, torn as u8);
 }
