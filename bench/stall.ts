@@ -53,6 +53,8 @@ interface Variant {
   /** payload bytes of the flood; 0: no flood */
   payload: number;
   busyMs: number;
+  /** flooded connections (R and its siblings); 1 when absent */
+  flooded?: number;
 }
 
 const VARIANTS: Variant[] = [
@@ -61,6 +63,8 @@ const VARIANTS: Variant[] = [
   { name: '64B/busy1ms', payload: 64, busyMs: 1 },
   { name: '16KiB/count', payload: 16 << 10, busyMs: 0 },
   { name: '16KiB/busy1ms', payload: 16 << 10, busyMs: 1 },
+  // Every other connection the process may have (16 in all, with P) flooded at once.
+  { name: '15x64B/count', payload: 64, busyMs: 0, flooded: 15 },
 ];
 
 function arg(name: string): string | undefined {
@@ -156,11 +160,12 @@ async function child(spec: RunSpec): Promise<void> {
   const send = (m: unknown) => process.send!(m);
   const host = '127.0.0.1';
 
-  const R = mqtt.open(host, spec.port, `stall-r-${process.pid}`);
+  const Rs = Array.from({ length: spec.variant.flooded ?? 1 }, (_, i) => mqtt.open(host, spec.port, `stall-r${i}-${process.pid}`));
+  const R = Rs[0];
   const P = mqtt.open(host, spec.port, `stall-p-${process.pid}`);
-  if (R < 0 || P < 0) throw new Error(`open: ${mqtt.lastError()}`);
+  if (Rs.some((r) => r < 0) || P < 0) throw new Error(`open: ${mqtt.lastError()}`);
   await Promise.all(
-    [R, P].map(
+    [...Rs, P].map(
       (c) =>
         new Promise<void>((resolve, reject) => {
           const t = setTimeout(() => reject(new Error(`connection ${c} not connected in 5 s`)), 5000);
@@ -176,7 +181,7 @@ async function child(spec: RunSpec): Promise<void> {
   let recv = 0;
   let windowEnd = 0n; // set when the window starts
   const busyNs = BigInt(Math.round(spec.variant.busyMs * 1e6));
-  mqtt.on(R, 'message', () => {
+  for (const r of Rs) mqtt.on(r, 'message', () => {
     recv++;
     if (busyNs > 0n) {
       const t = process.hrtime.bigint();
@@ -235,7 +240,7 @@ async function child(spec: RunSpec): Promise<void> {
   const windowStart = process.hrtime.bigint();
   windowEnd = windowStart + BigInt(spec.floodMs + spec.tailMs) * 1_000_000n;
   if (spec.variant.payload > 0) {
-    mqtt.subscribe(R, `bench/flood/${spec.variant.payload}/${spec.floodMs}/${spec.maxBytes}`, 0);
+    for (const r of Rs) mqtt.subscribe(r, `bench/flood/${spec.variant.payload}/${spec.floodMs}/${spec.maxBytes}`, 0);
   }
   let last = windowStart;
   let lastBeat = windowStart;
