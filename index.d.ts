@@ -19,7 +19,7 @@ export declare function disconnect(conn: number): number
  * Registers the function that receives this environment's event batches
  * (once per environment: the main thread and each worker thread).
  */
-export declare function init(callback: (batch: Buffer) => void): void
+export declare function init(callback: () => void): void
 
 /** The reason for the last -1 (or refusal) on this thread. */
 export declare function lastError(): string
@@ -189,7 +189,7 @@ export declare function subscribe(conn: number, filter: string, qosNum: number):
 
 /**
  * Takes the events queued since the last take as one batch (the callback
- * given to `init` normally receives them; this is for pulling).
+ * given to `init` says when there are some).
  */
 export declare function takeEvents(): Buffer
 

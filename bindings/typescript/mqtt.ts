@@ -158,11 +158,53 @@ function call(handler: AnyHandler, event: unknown): void {
 const u32 = (b: Buffer, at: number): number => (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
 const u16 = (b: Buffer, at: number): number => b[at] | (b[at + 1] << 8);
 
-/** Parses one batch and dispatches every record in order. */
-function onBatch(b: Buffer): void {
+// Batches are pulled, not pushed: the addon's callback only schedules
+// `pull`, which takes a batch and dispatches its records in order for at
+// most DISPATCH_BUDGET_MS, then yields to the event loop (timers, I/O) and
+// goes on in a later turn. So a handler slower than the flood never holds
+// the thread for more than a budget plus one call, and since reading waits
+// while a batch is not taken, memory stays bounded too.
+const DISPATCH_BUDGET_MS = 4;
+let current: Buffer | null = null;
+let currentAt = 0;
+let pullScheduled = false;
+
+function schedulePull(): void {
+  if (!pullScheduled) {
+    pullScheduled = true;
+    setImmediate(pull);
+  }
+}
+
+function pull(): void {
+  pullScheduled = false;
+  const deadline = performance.now() + DISPATCH_BUDGET_MS;
+  for (;;) {
+    if (current === null || currentAt >= current.length) {
+      current = native.takeEvents();
+      currentAt = 0;
+      if (current.length === 0) {
+        current = null;
+        return;
+      }
+    }
+    currentAt = dispatch(current, currentAt, deadline);
+    if (current !== null && currentAt < current.length) {
+      schedulePull();
+      return;
+    }
+  }
+}
+
+/**
+ * Dispatches the records of `b` from `at` in order until the batch ends or
+ * the deadline passes; returns where it stopped.
+ */
+function dispatch(b: Buffer, at: number, deadline: number): number {
   const n = b.length;
-  let at = 0;
+  let count = 0;
   while (at + 5 <= n) {
+    if ((++count & 3) === 0 && performance.now() >= deadline) return at;
     const kind = b[at];
     const conn = b[at + 1] | (b[at + 2] << 8) | (b[at + 3] << 16) | (b[at + 4] << 24);
     at += 5;
@@ -245,12 +287,13 @@ function onBatch(b: Buffer): void {
       default:
         // Not a record this version knows: the rest cannot be framed.
         process.nextTick(rethrow, new Error(`mqtt-rs-client: unknown event record kind ${kind} in the batch`));
-        return;
+        return n;
     }
   }
+  return n;
 }
 
-native.init(onBatch);
+native.init(schedulePull);
 
 // ---- open / close --------------------------------------------------------
 

@@ -9,9 +9,11 @@
 //! - Each environment (the main thread and every worker thread that loads
 //!   the package) calls `init(callback)` once: it gets its own
 //!   [`NodeSink`] (events of its own handles, as batches) and its own
-//!   threadsafe function, which the sink calls when a batch starts. On the
-//!   JS thread that call takes the whole batch and hands it to the callback
-//!   as one `Buffer` that owns the bytes (no copy).
+//!   threadsafe function, which the sink calls when a batch starts. The
+//!   callback only schedules a pull: JavaScript takes the whole batch with
+//!   `takeEvents()` when it gets to it, as one `Buffer` that owns the bytes
+//!   (no copy). Taking is what makes room: reading from the sockets waits
+//!   while a batch is not taken, so JavaScript sets the pace.
 //! - The threadsafe function is created weak and referenced while the
 //!   environment has a handle whose final event has not been taken, so an
 //!   open connection keeps the process alive and a closed one does not.
@@ -37,7 +39,7 @@ use napi_derive::napi;
 
 /// Carries "a batch is waiting" to one environment's JS thread. Callee not
 /// error-handled, weak (unreferenced until a connection opens).
-type BatchTsfn = ThreadsafeFunction<(), Unknown<'static>, Buffer, Status, false, true>;
+type BatchTsfn = ThreadsafeFunction<(), Unknown<'static>, (), Status, false, true>;
 
 static DRIVER: OnceLock<std::result::Result<Driver, String>> = OnceLock::new();
 
@@ -327,8 +329,8 @@ pub fn core_version() -> String {
 
 /// Registers the function that receives this environment's event batches
 /// (once per environment: the main thread and each worker thread).
-#[napi(ts_args_type = "callback: (batch: Buffer) => void")]
-pub fn init(env: Env, callback: Function<'_, Buffer, Unknown<'static>>) -> Result<()> {
+#[napi(ts_args_type = "callback: () => void")]
+pub fn init(env: Env, callback: Function<'_, (), Unknown<'static>>) -> Result<()> {
     if ENV.with(|e| e.borrow().is_some()) {
         return Err(Error::new(
             Status::GenericFailure,
@@ -339,7 +341,7 @@ pub fn init(env: Env, callback: Function<'_, Buffer, Unknown<'static>>) -> Resul
         .build_threadsafe_function::<()>()
         .callee_handled::<false>()
         .weak::<true>()
-        .build_callback(|ctx| Ok(take_batch(&ctx.env)))?;
+        .build_callback(|_| Ok(()))?;
     let slot = Arc::new(Mutex::new(Some(tsfn)));
     let notify_slot = slot.clone();
     let sink = Arc::new(NodeSink::new(Box::new(move || {
@@ -364,7 +366,7 @@ pub fn init(env: Env, callback: Function<'_, Buffer, Unknown<'static>>) -> Resul
 }
 
 /// Takes the events queued since the last take as one batch (the callback
-/// given to `init` normally receives them; this is for pulling).
+/// given to `init` says when there are some).
 #[napi]
 pub fn take_events(env: Env) -> Buffer {
     take_batch(&env)
