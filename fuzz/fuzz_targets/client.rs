@@ -426,6 +426,7 @@ fuzz_target!(|data: &[u8]| {
         outbound: vec![0u8; outbound],
         inflight: vec![0u8; inflight],
         pending: vec![0u8; [0, 6, 24, 96][input.byte() as usize % 4]],
+        ids: vec![0u8; [1, 4, 32, 8192][input.byte() as usize % 4]],
         connect: vec![0u8; connect_len],
     };
     let Ok(client) = Client::new(&config, storage) else { return };

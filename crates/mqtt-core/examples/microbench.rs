@@ -66,6 +66,7 @@ struct Buffers {
     outbound: Vec<u8>,
     inflight: Vec<u8>,
     pending: Vec<u8>,
+    ids: Vec<u8>,
     connect: Vec<u8>,
 }
 
@@ -76,6 +77,7 @@ impl Buffers {
             outbound: vec![0; sizes.outbound],
             inflight: vec![0; sizes.inflight],
             pending: vec![0; sizes.pending],
+            ids: vec![0; sizes.ids],
             connect: vec![0; config.connect_len().expect("valid config")],
         }
     }
@@ -88,6 +90,7 @@ fn connected<'b>(config: &Config<'_>, bufs: &'b mut Buffers) -> Client<&'b mut [
         outbound: &mut bufs.outbound[..],
         inflight: &mut bufs.inflight[..],
         pending: &mut bufs.pending[..],
+        ids: &mut bufs.ids[..],
         connect: &mut bufs.connect[..],
     };
     let mut client = Client::new(config, storage).expect("client");
@@ -218,11 +221,11 @@ fn sizes(config: &Config<'_>) {
     println!("  (size_of::<Client<Vec<u8>>>()                {:>9} B)", size_of::<Client<Vec<u8>>>());
     let mut esp32_total = 0;
     for (name, s) in [("PC", Sizes::PC), ("ESP32", Sizes::ESP32)] {
-        let buffers = s.inbound + s.outbound + s.inflight + connect;
+        let buffers = s.inbound + s.outbound + s.inflight + s.pending + s.ids + connect;
         let total = state + buffers;
         println!(
-            "  {name:<5} buffers: inbound {} + outbound {} + inflight {} + connect {connect} = {buffers} B",
-            s.inbound, s.outbound, s.inflight
+            "  {name:<5} buffers: inbound {} + outbound {} + inflight {} + pending {} + ids {} + connect {connect} = {buffers} B",
+            s.inbound, s.outbound, s.inflight, s.pending, s.ids
         );
         println!("  {name:<5} total per client: {state} + {buffers} = {total} B ({:.2} KiB)", total as f64 / 1024.0);
         if name == "ESP32" {

@@ -21,7 +21,8 @@ pub mod reconnect;
 pub mod topic;
 
 pub use client::{
-    Client, ClientError, Config, DisconnectReason, Event, LinkAction, Sizes, State, Storage, PENDING_RECORD,
+    Client, ClientError, Config, DisconnectReason, Event, LinkAction, Sizes, State, Storage, ALL_IDS_BYTES,
+    PENDING_RECORD,
 };
 pub use codec::{
     ConnAck, ConnectReturnCode, Connect, DecodeError, EncodeError, Packet, Publish, QoS,

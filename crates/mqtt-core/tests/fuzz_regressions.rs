@@ -11,6 +11,7 @@ fn client(config: &Config<'_>) -> Client<Vec<u8>> {
         outbound: vec![0; 4096],
         inflight: vec![0; 4096],
         pending: vec![0; 96],
+        ids: vec![0; mqtt_core::ALL_IDS_BYTES],
         connect: vec![0; config.connect_len().unwrap()],
     };
     Client::new(config, storage).unwrap()

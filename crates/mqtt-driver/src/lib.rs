@@ -257,6 +257,7 @@ impl Driver {
             outbound: vec![0; sizes.outbound],
             inflight: vec![0; sizes.inflight],
             pending: vec![0; sizes.pending],
+            ids: vec![0; sizes.ids],
             connect: vec![0; connect_len],
         };
         // Built on the heap: the firmware calls this from a small stack.

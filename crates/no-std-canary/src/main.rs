@@ -64,6 +64,7 @@ const INBOUND: usize = Sizes::ESP32.inbound;
 const OUTBOUND: usize = Sizes::ESP32.outbound;
 const INFLIGHT: usize = Sizes::ESP32.inflight;
 const PENDING: usize = Sizes::ESP32.pending;
+const IDS: usize = Sizes::ESP32.ids;
 const CONNECT: usize = 128;
 
 /// A static byte array handed out once as `&'static mut [u8]` (the
@@ -97,6 +98,7 @@ static INBOUND_BUF: StaticBuf<INBOUND> = StaticBuf::new();
 static OUTBOUND_BUF: StaticBuf<OUTBOUND> = StaticBuf::new();
 static INFLIGHT_BUF: StaticBuf<INFLIGHT> = StaticBuf::new();
 static PENDING_BUF: StaticBuf<PENDING> = StaticBuf::new();
+static IDS_BUF: StaticBuf<IDS> = StaticBuf::new();
 static CONNECT_BUF: StaticBuf<CONNECT> = StaticBuf::new();
 static ENCODE_BUF: StaticBuf<CONNECT> = StaticBuf::new();
 
@@ -132,6 +134,7 @@ fn run() -> Result<(), i32> {
     let outbound = take(OUTBOUND_BUF.take())?;
     let inflight = take(INFLIGHT_BUF.take())?;
     let pending = take(PENDING_BUF.take())?;
+    let ids = take(IDS_BUF.take())?;
     let connect = take(CONNECT_BUF.take())?;
     let encode_buf = take(ENCODE_BUF.take())?;
 
@@ -162,7 +165,7 @@ fn run() -> Result<(), i32> {
     }
 
     // 3. A client over `&mut [u8]` slices of the static arrays.
-    let storage = Storage { inbound, outbound, inflight, pending, connect };
+    let storage = Storage { inbound, outbound, inflight, pending, ids, connect };
     let mut client = Client::new(&config, storage).map_err(|_| 3)?;
     if client.state() != State::Idle {
         return Err(3);

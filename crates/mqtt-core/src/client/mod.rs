@@ -114,9 +114,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
             inbound: Inbound { buf: storage.inbound, start: 0, end: 0, max_packet, skip: 0 },
             session: Session::new(
                 config,
-                storage.outbound,
-                storage.inflight,
-                storage.pending,
+                [storage.outbound, storage.inflight, storage.pending, storage.ids],
                 storage.connect,
                 connect_len,
             ),

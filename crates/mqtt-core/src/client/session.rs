@@ -99,7 +99,7 @@ pub struct Session<B> {
     pub inflight: InflightStore<B>,
     /// QoS 1 publishes admitted but still in `out` (not yet in `inflight`).
     pub queued_qos1: usize,
-    pub ids: IdPool,
+    pub ids: IdPool<B>,
     pub pending: PendingTable<B>,
     pub schedule: ReconnectSchedule,
     pub auto_reconnect: bool,
@@ -144,7 +144,8 @@ pub struct Session<B> {
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
-    pub fn new(config: &Config<'_>, outbound: B, inflight: B, pending: B, connect: B, connect_len: usize) -> Self {
+    pub fn new(config: &Config<'_>, bufs: [B; 4], connect: B, connect_len: usize) -> Self {
+        let [outbound, inflight, pending, ids] = bufs;
         let keep_alive_ms = config.keep_alive_secs as u64 * 1000;
         let pingresp_timeout_ms = match config.pingresp_timeout_ms {
             0 => (keep_alive_ms / 2).max(1),
@@ -158,7 +159,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
             parting: ControlQueue::new(),
             inflight: InflightStore::new(inflight),
             queued_qos1: 0,
-            ids: IdPool::new(),
+            ids: IdPool::new(ids),
             pending: PendingTable::new(pending),
             schedule: ReconnectSchedule::new(),
             auto_reconnect: false,
@@ -379,7 +380,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         self.inflight.clear();
         self.queued_qos1 = 0;
         self.pending.clear();
-        self.ids = IdPool::new();
+        self.ids.clear();
         self.want_drain = false;
     }
 

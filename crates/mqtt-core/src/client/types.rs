@@ -56,16 +56,24 @@ pub struct Sizes {
     /// SUBSCRIBE/UNSUBSCRIBE requests awaiting their acknowledgement, at
     /// `PENDING_RECORD` bytes each.
     pub pending: usize,
+    /// The packet-id pool: one bit per id; `ALL_IDS_BYTES` for all 65,535.
+    pub ids: usize,
 }
 
 impl Sizes {
     /// A PC: a 1 MiB payload fits each way with room to spare; the buffers
     /// are allocated zeroed, so pages never touched cost no memory.
     pub const PC: Sizes =
-        Sizes { inbound: 2 << 20, outbound: 2 << 20, inflight: 2 << 20, pending: 4096 * PENDING_RECORD };
+        Sizes { inbound: 2 << 20, outbound: 2 << 20, inflight: 2 << 20, pending: 4096 * PENDING_RECORD, ids: ALL_IDS_BYTES };
     /// An ESP32: two connections fit in a few tens of KiB.
-    pub const ESP32: Sizes = Sizes { inbound: 4 << 10, outbound: 4 << 10, inflight: 2 << 10, pending: 64 * PENDING_RECORD };
+    /// Its 256 ids cover what can be live at once: the 2 KiB in-flight
+    /// store holds at most 136 of the smallest QoS 1 packets, plus 64
+    /// pending requests.
+    pub const ESP32: Sizes =
+        Sizes { inbound: 4 << 10, outbound: 4 << 10, inflight: 2 << 10, pending: 64 * PENDING_RECORD, ids: 32 };
 }
+
+pub use crate::id_pool::ALL_IDS_BYTES;
 
 /// Bytes of `Storage::pending` per request awaiting its acknowledgement.
 pub const PENDING_RECORD: usize = crate::pending::RECORD;
@@ -86,6 +94,8 @@ pub struct Storage<B> {
     pub inflight: B,
     /// Requests awaiting SUBACK/UNSUBACK (`PENDING_RECORD` bytes each).
     pub pending: B,
+    /// Packet ids in use, one bit each (`ALL_IDS_BYTES` for all of them).
+    pub ids: B,
     /// Holds the encoded CONNECT; `Config::connect_len` tells its size.
     pub connect: B,
 }
@@ -215,7 +225,7 @@ pub enum ClientError {
     OutboundFull,
     /// The QoS 1 in-flight store is full now: try again later.
     InflightFull,
-    /// All 65,535 packet ids are in use.
+    /// Every packet id of the pool is in use.
     NoPacketId,
     /// Too many SUBSCRIBE/UNSUBSCRIBE waiting for their acknowledgement.
     TooManyPending,

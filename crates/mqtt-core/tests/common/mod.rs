@@ -49,12 +49,12 @@ pub const PINGRESP: [u8; 2] = [0xd0, 0];
 
 pub fn storage_for(config: &Config<'_>, outbound: usize, inflight: usize) -> Storage<Vec<u8>> {
     let len = config.connect_len().unwrap();
-    Storage { inbound: vec![0; 4096], outbound: vec![0; outbound], inflight: vec![0; inflight], pending: vec![0; 64 * mqtt_core::PENDING_RECORD], connect: vec![0; len] }
+    Storage { inbound: vec![0; 4096], outbound: vec![0; outbound], inflight: vec![0; inflight], pending: vec![0; 64 * mqtt_core::PENDING_RECORD], ids: vec![0; mqtt_core::ALL_IDS_BYTES], connect: vec![0; len] }
 }
 
 /// `Client::new`'s error (the client itself has no `Debug`).
 pub fn new_client_error(config: Config<'_>) -> ClientError {
-    let storage = Storage { inbound: vec![0; 4096], outbound: vec![0; 4096], inflight: vec![0; 4096], pending: vec![0; 96], connect: vec![0; 4096] };
+    let storage = Storage { inbound: vec![0; 4096], outbound: vec![0; 4096], inflight: vec![0; 4096], pending: vec![0; 96], ids: vec![0; mqtt_core::ALL_IDS_BYTES], connect: vec![0; 4096] };
     match Client::new(&config, storage) {
         Err(e) => e,
         Ok(_) => panic!("Client::new accepted {config:?}"),
