@@ -152,7 +152,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> InflightStore<B> {
     pub fn mark_all_dup(&mut self) {
         let mut at = self.head;
         while let Some((_, _, _, next)) = self.record(at) {
-            self.buf.as_mut()[at + RECORD_HEADER] |= 0x08;
+            let len = u32::from_le_bytes(self.buf.as_ref()[at + 4..at + 8].try_into().unwrap_or_default()) as usize;
+            crate::codec::publish::set_dup(&mut self.buf.as_mut()[at + RECORD_HEADER..at + RECORD_HEADER + len]);
             at = next;
         }
     }

@@ -10,8 +10,8 @@ pub use session::MIN_RECONNECT_DELAY_MS;
 pub use types::*;
 
 use crate::codec::{
-    decode, frame, DecodeError, Packet, PacketType, Publish, QoS, Subscribe, SubscribeFilters, Unsubscribe,
-    UnsubscribeFilters,
+    decode, frame, publish, DecodeError, EncodeError, Packet, PacketType, Publish, QoS, Subscribe,
+    SubscribeFilters, Unsubscribe, UnsubscribeFilters,
 };
 use crate::reconnect::ReconnectSchedule;
 use session::{Emit, Session, Step};
@@ -185,11 +185,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     ) -> Result<Option<u16>, ClientError> {
         types::supported(qos)?;
         self.session.check_deliverable()?;
+        // The topic is checked here, once; the encoding trusts it.
         crate::topic::validate_name(topic).map_err(ClientError::Topic)?;
-        // The id does not change the size; 1 stands in while checking.
         let probe = |packet_id| Publish { dup: false, qos, retain, topic, packet_id, payload };
+        // The id does not change the size; 1 stands in while checking.
         let placeholder = (qos != QoS::AtMostOnce).then_some(1);
-        let len = Packet::Publish(probe(placeholder)).encoded_len()?;
+        let len = publish::encoded_len_prevalidated(&probe(placeholder)).ok_or(EncodeError::TooLarge)?;
         let s = &mut self.session;
         if qos == QoS::AtLeastOnce && !s.inflight.fits_at_all(len) {
             let limit = s.inflight.capacity().saturating_sub(crate::inflight::RECORD_HEADER);
@@ -208,10 +209,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
         } else {
             None
         };
-        let packet = Packet::Publish(probe(packet_id));
-        s.out.push_with(len, |buf| {
-            let _ = packet.encode(buf);
-        });
+        let packet = probe(packet_id);
+        s.out.push_with(len, |buf| publish::encode_prevalidated(&packet, buf));
         Ok(packet_id)
     }
 

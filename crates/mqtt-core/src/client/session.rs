@@ -2,7 +2,7 @@
 //! keep-alive, acknowledgements, what to transmit next.
 
 use super::types::*;
-use crate::codec::{ConnectReturnCode, Packet, PacketType, QoS};
+use crate::codec::{publish, ConnectReturnCode, Packet, PacketType, QoS};
 use crate::id_pool::IdPool;
 use crate::inflight::InflightStore;
 use crate::outbound::{ControlQueue, OutboundQueue};
@@ -421,9 +421,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         // A packet cut off mid-way goes again whole; a QoS 1 PUBLISH of it
         // is then a re-delivery.
         if let Some(head) = self.out.rewind() {
-            if head[0] >> 4 == PacketType::Publish as u8 && (head[0] >> 1) & 3 == 1 {
-                head[0] |= 0x08;
-            }
+            publish::set_dup(head);
         }
         // A SUBACK or UNSUBACK for what was sent on this link will never come.
         let ids = &mut self.ids;
@@ -749,10 +747,7 @@ fn on_packet_sent<B: AsRef<[u8]> + AsMut<[u8]>>(
 ) {
     let header = packet_header_len(packet);
     let kind = packet[0] >> 4;
-    if kind == PacketType::Publish as u8 && (packet[0] >> 1) & 3 == 1 {
-        let topic_len = u16::from_be_bytes([packet[header], packet[header + 1]]) as usize;
-        let at = header + 2 + topic_len;
-        let id = u16::from_be_bytes([packet[at], packet[at + 1]]);
+    if let Some(id) = publish::packet_id(packet) {
         debug_assert!(resend.is_none(), "nothing new goes out during a re-send");
         inflight.push(id, packet);
         *queued_qos1 -= 1;

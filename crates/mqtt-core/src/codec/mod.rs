@@ -4,6 +4,7 @@
 mod decode;
 mod encode;
 mod error;
+pub mod publish;
 mod wire;
 
 pub use decode::{decode, frame, Frame};
