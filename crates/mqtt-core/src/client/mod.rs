@@ -3,10 +3,10 @@
 //! clock did and drains `poll_action`, `poll_transmit`, `poll_event` and
 //! `poll_timeout`.
 
-mod session;
+mod link_machine;
 mod types;
 
-pub use session::MIN_RECONNECT_DELAY_MS;
+pub use link_machine::MIN_RECONNECT_DELAY_MS;
 pub use types::*;
 
 use crate::codec::{
@@ -14,12 +14,47 @@ use crate::codec::{
     SubscribeFilters, Unsubscribe, UnsubscribeFilters,
 };
 use crate::reconnect::ReconnectSchedule;
-use session::{Emit, Session, Step};
+use link_machine::{Emit, LinkMachine, Step};
 
 /// One MQTT connection's whole state, over caller-given buffers `B`.
+///
+/// # Driving it
+///
+/// A driver owns the socket and the clock and keeps to these rules (the
+/// `client` fuzz target checks that a driver that does is never let down):
+///
+/// 1. **Actions first.** After `connect`, `disconnect`, any `handle_*` call
+///    and any `poll_event`, drain `poll_action`: `Open` means open a new
+///    link (drop any old socket first), then report `handle_link_up` or
+///    `handle_link_down(ConnectFailed)`; `Close` means close the socket.
+///    The client has already forgotten the link when it says `Close`; write
+///    `parting_bytes` first when there are any (best effort).
+/// 2. **Bytes out.** Hand `poll_transmit` to the socket and report what it
+///    took with `advance_transmit(now, n)`; partial writes are fine. Never
+///    write bytes of one link on another: after `Open`, nothing half-written
+///    continues (the client rewinds to packet boundaries itself).
+/// 3. **Bytes in.** Read into `receive_buffer` and `commit_received`, or
+///    copy with `handle_input`. An empty `receive_buffer` on a live link
+///    means a whole packet waits for room for its PUBACK: write first, then
+///    read. Received bytes of a link are void once it is down.
+/// 4. **Events.** Drain `poll_event` after every input, every
+///    `advance_transmit` (it can free room: `Drain`) and every
+///    `handle_timeout`. Events borrow from the inbound buffer, so take each
+///    before the next call.
+/// 5. **Time.** Call `handle_timeout(now)` once `now >= poll_timeout()`;
+///    `now` is milliseconds from any fixed origin and never goes back.
+///    `poll_timeout` changes after every other call.
+/// 6. **Flow control.** A driver that stops reading because its
+///    application is behind says so with `set_receive_paused`, so that a
+///    PINGRESP stuck behind unread bytes does not count against the link.
+///
+/// The application side (`publish`, `subscribe`, `unsubscribe`, `ping`,
+/// `disconnect`, the reconnect settings) may be called at any time between
+/// those steps; each admits its packet whole or refuses it and changes
+/// nothing.
 pub struct Client<B> {
     inbound: Inbound<B>,
-    session: Session<B>,
+    machine: LinkMachine<B>,
 }
 
 /// Received bytes not yet decoded. Events borrow from here.
@@ -112,7 +147,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
         };
         Ok(Client {
             inbound: Inbound { buf: storage.inbound, start: 0, end: 0, max_packet, skip: 0 },
-            session: Session::new(
+            machine: LinkMachine::new(
                 config,
                 [storage.outbound, storage.inflight, storage.pending, storage.ids],
                 storage.connect,
@@ -124,28 +159,28 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     // ---- getters ----
 
     pub fn state(&self) -> State {
-        self.session.state()
+        self.machine.state()
     }
 
     /// Bytes free in the outbound buffer now.
     pub fn outbound_free(&self) -> usize {
-        self.session.out.free()
+        self.machine.out.free()
     }
 
     /// QoS 1 messages sent or queued and not yet acknowledged.
     pub fn inflight(&self) -> usize {
-        self.session.inflight.live() + self.session.queued_qos1
+        self.machine.inflight.live() + self.machine.queued_qos1
     }
 
     /// Is a SUBSCRIBE/UNSUBSCRIBE with this id still awaiting its
     /// acknowledgement (or still queued)?
     pub fn is_request_pending(&self, packet_id: u16) -> bool {
-        self.session.pending.contains(packet_id)
+        self.machine.pending.contains(packet_id)
     }
 
     /// How many SUBSCRIBE/UNSUBSCRIBE requests may wait at once.
     pub fn max_pending_requests(&self) -> usize {
-        self.session.pending.capacity()
+        self.machine.pending.capacity()
     }
 
     /// The largest packet accepted from the server.
@@ -155,22 +190,22 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
 
     /// The last close was graceful: DISCONNECT went out whole.
     pub fn disconnect_sent(&self) -> bool {
-        self.session.disconnect_sent()
+        self.machine.disconnect_sent()
     }
 
     pub fn reconnect_schedule(&self) -> &ReconnectSchedule {
-        &self.session.schedule
+        &self.machine.schedule
     }
 
     pub fn auto_reconnect(&self) -> bool {
-        self.session.auto_reconnect
+        self.machine.auto_reconnect
     }
 
     // ---- what the application asks ----
 
     /// Starts the first attempt (or a new one after `Disconnected`).
     pub fn connect(&mut self, now: u64) -> Result<(), ClientError> {
-        self.session.connect(now)
+        self.machine.connect(now)
     }
 
     /// Queues a PUBLISH whole, or refuses it and changes nothing. Returns the
@@ -184,14 +219,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
         retain: bool,
     ) -> Result<Option<u16>, ClientError> {
         types::supported(qos)?;
-        self.session.check_deliverable()?;
+        self.machine.check_deliverable()?;
         // The topic is checked here, once; the encoding trusts it.
         crate::topic::validate_name(topic).map_err(ClientError::Topic)?;
         let probe = |packet_id| Publish { dup: false, qos, retain, topic, packet_id, payload };
         // The id does not change the size; 1 stands in while checking.
         let placeholder = (qos != QoS::AtMostOnce).then_some(1);
         let len = publish::encoded_len_prevalidated(&probe(placeholder)).ok_or(EncodeError::TooLarge)?;
-        let s = &mut self.session;
+        let s = &mut self.machine;
         if qos == QoS::AtLeastOnce && !s.inflight.fits_at_all(len) {
             let limit = s.inflight.capacity().saturating_sub(crate::inflight::RECORD_HEADER);
             return Err(ClientError::TooLarge { size: len, limit });
@@ -222,7 +257,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
             crate::topic::validate_filter(filter).map_err(ClientError::Topic)?;
         }
         let count = filters.len();
-        self.session.queue_with_id(session::PendingKind::Subscribe, count, |packet_id| {
+        self.machine.queue_with_id(link_machine::PendingKind::Subscribe, count, |packet_id| {
             Packet::Subscribe(Subscribe { packet_id, filters: SubscribeFilters::List(filters) })
         })
     }
@@ -233,7 +268,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
             crate::topic::validate_filter(filter).map_err(ClientError::Topic)?;
         }
         let count = filters.len();
-        self.session.queue_with_id(session::PendingKind::Unsubscribe, count, |packet_id| {
+        self.machine.queue_with_id(link_machine::PendingKind::Unsubscribe, count, |packet_id| {
             Packet::Unsubscribe(Unsubscribe { packet_id, filters: UnsubscribeFilters::List(filters) })
         })
     }
@@ -241,12 +276,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     /// Sends a PINGREQ now (when connected). False when it could not be
     /// queued.
     pub fn ping(&mut self, now: u64) -> bool {
-        self.session.ping(now)
+        self.machine.ping(now)
     }
 
     /// Flushes what is queued, sends DISCONNECT, closes; no reconnect after.
     pub fn disconnect(&mut self, now: u64) {
-        self.session.disconnect(now);
+        self.machine.disconnect(now);
         self.sync_inbound();
     }
 
@@ -254,39 +289,39 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     /// failed before this call) schedules the next attempt, measured from
     /// the loss; turning it off cancels a scheduled one.
     pub fn set_auto_reconnect(&mut self, enabled: bool) {
-        self.session.set_auto_reconnect(enabled);
+        self.machine.set_auto_reconnect(enabled);
     }
 
     /// The driver stopped (or resumed) reading because the application is
     /// behind on events. While paused, a late PINGRESP cannot be seen, so
     /// it does not count against the link.
     pub fn set_receive_paused(&mut self, now: u64, paused: bool) {
-        self.session.set_receive_paused(now, paused);
+        self.machine.set_receive_paused(now, paused);
     }
 
     pub fn set_reconnect_delays_ms(&mut self, delays: &[u32]) -> Result<(), ClientError> {
-        self.session.schedule.set_delays_ms(delays).map_err(ClientError::Schedule)
+        self.machine.schedule.set_delays_ms(delays).map_err(ClientError::Schedule)
     }
 
     pub fn set_reconnect_delays_secs(&mut self, delays: &[f64]) -> Result<(), ClientError> {
-        self.session.schedule.set_delays_secs(delays).map_err(ClientError::Schedule)
+        self.machine.schedule.set_delays_secs(delays).map_err(ClientError::Schedule)
     }
 
     // ---- what the network and the clock did ----
 
     /// The TCP connection asked for by `LinkAction::Open` is up.
     pub fn handle_link_up(&mut self, now: u64) {
-        self.session.link_up(now);
+        self.machine.link_up(now);
     }
 
     /// The socket closed or failed (or the connect failed).
     pub fn handle_link_down(&mut self, now: u64, reason: DisconnectReason) {
-        self.session.lose_link(now, reason, false);
+        self.machine.lose_link(now, reason, false);
         self.sync_inbound();
     }
 
     pub fn handle_timeout(&mut self, now: u64) {
-        self.session.handle_timeout(now);
+        self.machine.handle_timeout(now);
         self.sync_inbound();
     }
 
@@ -295,7 +330,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     /// packet not yet taken out by `poll_event` (backpressure).
     pub fn receive_buffer(&mut self) -> &mut [u8] {
         let inb = &mut self.inbound;
-        if !self.session.link_readable() {
+        if !self.machine.link_readable() {
             return &mut [];
         }
         inb.apply_skip();
@@ -326,17 +361,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     // ---- what comes out ----
 
     pub fn poll_action(&mut self) -> Option<LinkAction> {
-        self.session.poll_action()
+        self.machine.poll_action()
     }
 
     /// Bytes to hand to the socket now (empty when nothing is due).
     pub fn poll_transmit(&self) -> &[u8] {
-        self.session.transmit()
+        self.machine.transmit()
     }
 
     /// `n` bytes of `poll_transmit` were handed to the socket.
     pub fn advance_transmit(&mut self, now: u64, n: usize) {
-        self.session.advance_transmit(now, n);
+        self.machine.advance_transmit(now, n);
         self.sync_inbound();
     }
 
@@ -344,35 +379,35 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     /// still owed on that link (PUBACKs of messages already delivered).
     /// Write them once, without waiting, before closing the socket.
     pub fn parting_bytes(&self) -> &[u8] {
-        self.session.parting.unsent()
+        self.machine.parting.unsent()
     }
 
     /// `n` bytes of `parting_bytes` were handed to the socket.
     pub fn advance_parting(&mut self, n: usize) {
-        self.session.parting.advance(n);
+        self.machine.parting.advance(n);
     }
 
     /// When `handle_timeout` wants to be called next.
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.session.poll_timeout()
+        self.machine.poll_timeout()
     }
 
     /// The next event, decoding received bytes as needed. A QoS 1 message
     /// is acknowledged as it is returned.
     pub fn poll_event(&mut self, now: u64) -> Option<Event<'_>> {
-        if let Some(reason) = self.session.events.pop() {
+        if let Some(reason) = self.machine.events.pop() {
             return Some(Event::Disconnected { reason });
         }
-        if self.session.take_drain() {
+        if self.machine.take_drain() {
             return Some(Event::Drain);
         }
         let inb = &mut self.inbound;
-        let session = &mut self.session;
+        let machine = &mut self.machine;
         inb.apply_skip();
         if inb.skip > 0 {
             return None;
         }
-        // Received bytes of a link the session dropped are void (fields
+        // Received bytes of a link the machine dropped are void (fields
         // one by one: `data` below borrows `inb.buf`).
         macro_rules! void_input {
             () => {{
@@ -382,7 +417,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
             }};
         }
         loop {
-            if !session.link_readable() {
+            if !machine.link_readable() {
                 return None;
             }
             let data = &inb.buf.as_ref()[inb.start..inb.end];
@@ -401,16 +436,16 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
                     let (topic, qos, packet_id) = match header {
                         Ok(h) => h,
                         Err(e) => {
-                            session.violation(now, crate::client::ProtocolError::Malformed(e));
+                            machine.violation(now, crate::client::ProtocolError::Malformed(e));
                             void_input!();
-                            return session.events.pop().map(|reason| Event::Disconnected { reason });
+                            return machine.events.pop().map(|reason| Event::Disconnected { reason });
                         }
                     };
-                    match session.on_oversized_publish(now, qos, packet_id) {
+                    match machine.on_oversized_publish(now, qos, packet_id) {
                         Step::Stall => return None,
                         Step::Violation => {
                             void_input!();
-                            return session.events.pop().map(|reason| Event::Disconnected { reason });
+                            return machine.events.pop().map(|reason| Event::Disconnected { reason });
                         }
                         Step::Done(_) => {
                             inb.skip = size;
@@ -419,16 +454,16 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
                     }
                 }
                 Err(e) => {
-                    session.violation(now, crate::client::ProtocolError::Malformed(e));
+                    machine.violation(now, crate::client::ProtocolError::Malformed(e));
                     void_input!();
-                    return session.events.pop().map(|reason| Event::Disconnected { reason });
+                    return machine.events.pop().map(|reason| Event::Disconnected { reason });
                 }
             };
-            match session.on_packet(now, &packet) {
+            match machine.on_packet(now, &packet) {
                 Step::Stall => return None,
                 Step::Violation => {
                     void_input!();
-                    return session.events.pop().map(|reason| Event::Disconnected { reason });
+                    return machine.events.pop().map(|reason| Event::Disconnected { reason });
                 }
                 Step::Done(emit) => {
                     inb.start += used;
@@ -436,7 +471,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
                         (Emit::Connected { session_present }, _) => Event::Connected { session_present },
                         (Emit::Disconnected, _) => {
                             void_input!();
-                            return session.events.pop().map(|reason| Event::Disconnected { reason });
+                            return machine.events.pop().map(|reason| Event::Disconnected { reason });
                         }
                         (Emit::Message, Packet::Publish(p)) => Event::Message(p),
                         (Emit::Subscribed, Packet::SubAck(s)) => {
@@ -453,9 +488,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
         }
     }
 
-    /// After the session dropped a link, received bytes of it are void.
+    /// After the machine dropped a link, received bytes of it are void.
     fn sync_inbound(&mut self) {
-        if !self.session.link_readable() {
+        if !self.machine.link_readable() {
             self.inbound.reset();
         }
     }

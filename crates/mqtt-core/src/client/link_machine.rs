@@ -1,5 +1,6 @@
-//! The connection state machine behind `Client`: link life cycle,
-//! keep-alive, acknowledgements, what to transmit next.
+//! The link state machine behind `Client`: the life cycle of each link
+//! (opening, handshake, up, down, reconnect), the close the application
+//! asked for, keep-alive, acknowledgements, and what to transmit next.
 
 use super::types::*;
 use crate::codec::{publish, ConnectReturnCode, Packet, PacketType, QoS};
@@ -25,6 +26,22 @@ enum Link {
     /// TCP is up; `sent` bytes of CONNECT handed over; waiting for CONNACK.
     Handshake { sent: usize },
     Up,
+}
+
+/// Where the close the application asked for is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClosePhase {
+    /// `disconnect` not called.
+    Open,
+    /// `disconnect` called: what is queued goes out and QoS 1 is acknowledged
+    /// (within the grace period) before DISCONNECT.
+    Draining,
+    /// DISCONNECT is in the control queue: nothing else may follow it.
+    DisconnectQueued,
+    /// DISCONNECT went out whole; the link closes now.
+    DisconnectSent,
+    /// Final. `graceful`: DISCONNECT went out before the link closed.
+    Closed { graceful: bool },
 }
 
 /// Which queue the socket is being fed from.
@@ -87,7 +104,7 @@ impl EventRing {
     }
 }
 
-pub struct Session<B> {
+pub struct LinkMachine<B> {
     connect: B,
     connect_len: usize,
     pub out: OutboundQueue<B>,
@@ -112,9 +129,7 @@ pub struct Session<B> {
 
     link: Link,
     started: bool,
-    pub closing: bool,
-    closed: bool,
-    disconnect_queued: bool,
+    close: ClosePhase,
     open_requested: bool,
     close_requested: bool,
     /// An attempt is scheduled: due at `lost_at` plus the schedule's
@@ -134,8 +149,6 @@ pub struct Session<B> {
     /// The driver stopped reading (the application is behind on events):
     /// a PINGRESP cannot be seen, so its deadline waits.
     receive_paused: bool,
-    /// DISCONNECT went out whole (a graceful close).
-    disconnect_sent: bool,
     /// A publish was refused for lack of room: report when there is room.
     pub want_drain: bool,
     /// Re-sending in-flight QoS 1 after a reconnect: record offset and
@@ -143,7 +156,7 @@ pub struct Session<B> {
     resend: Option<(usize, usize)>,
 }
 
-impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
+impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
     pub fn new(config: &Config<'_>, bufs: [B; 4], connect: B, connect_len: usize) -> Self {
         let [outbound, inflight, pending, ids] = bufs;
         let keep_alive_ms = config.keep_alive_secs as u64 * 1000;
@@ -151,7 +164,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
             0 => (keep_alive_ms / 2).max(1),
             n => n as u64,
         };
-        Session {
+        LinkMachine {
             connect,
             connect_len,
             out: OutboundQueue::new(outbound),
@@ -170,9 +183,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
             grace_ms: config.disconnect_grace_ms as u64,
             link: Link::Down,
             started: false,
-            closing: false,
-            closed: false,
-            disconnect_queued: false,
+            close: ClosePhase::Open,
             open_requested: false,
             close_requested: false,
             reconnect_pending: false,
@@ -184,7 +195,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
             last_send: 0,
             last_recv: 0,
             receive_paused: false,
-            disconnect_sent: false,
             want_drain: false,
             resend: None,
         }
@@ -192,8 +202,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
 
     pub fn state(&self) -> State {
         match self.link {
-            _ if self.closed => State::Closed,
-            Link::Up if self.closing => State::Disconnecting,
+            _ if self.closed() => State::Closed,
+            Link::Up if self.closing() => State::Disconnecting,
             Link::Up => State::Connected,
             Link::Opening | Link::Handshake { .. } => State::Connecting,
             Link::Down if self.reconnect_pending => State::WaitingToReconnect,
@@ -206,8 +216,21 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         matches!(self.link, Link::Handshake { .. } | Link::Up)
     }
 
+    /// `disconnect` was called (the close may be under way or done).
+    pub fn closing(&self) -> bool {
+        self.close != ClosePhase::Open
+    }
+
+    fn closed(&self) -> bool {
+        matches!(self.close, ClosePhase::Closed { .. })
+    }
+
+    fn disconnect_queued(&self) -> bool {
+        matches!(self.close, ClosePhase::DisconnectQueued | ClosePhase::DisconnectSent)
+    }
+
     pub fn check_open(&self) -> Result<(), ClientError> {
-        if self.closing || self.closed {
+        if self.closing() {
             Err(ClientError::Closed)
         } else {
             Ok(())
@@ -225,7 +248,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
     }
 
     pub fn disconnect_sent(&self) -> bool {
-        self.disconnect_sent
+        self.close == ClosePhase::Closed { graceful: true }
     }
 
     /// When the next attempt is due, if one is scheduled.
@@ -264,7 +287,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         self.link = Link::Opening;
         self.open_requested = true;
         self.reconnect_pending = false;
-        self.disconnect_sent = false;
         self.parting.clear();
         self.attempt_deadline = Some(now + self.connect_timeout_ms);
     }
@@ -309,7 +331,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
     pub fn take_drain(&mut self) -> bool {
         let roomy = self.out.free() >= self.out.capacity() / 2
             && self.inflight.can_reserve(self.inflight.capacity() / 2 - crate::inflight::RECORD_HEADER);
-        if self.want_drain && roomy && !self.closing && !self.closed {
+        if self.want_drain && roomy && !self.closing() {
             self.want_drain = false;
             return true;
         }
@@ -317,7 +339,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
     }
 
     pub fn ping(&mut self, now: u64) -> bool {
-        if self.link != Link::Up || self.disconnect_queued || !self.ctrl.push(&PINGREQ) {
+        if self.link != Link::Up || self.disconnect_queued() || !self.ctrl.push(&PINGREQ) {
             return false;
         }
         self.ping_deadline.get_or_insert(now + self.pingresp_timeout_ms);
@@ -325,7 +347,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
     }
 
     pub fn set_auto_reconnect(&mut self, enabled: bool) {
-        if self.closing || self.closed {
+        if self.closing() {
             return;
         }
         self.auto_reconnect = enabled;
@@ -333,10 +355,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
     }
 
     pub fn disconnect(&mut self, now: u64) {
-        if self.closed || self.closing {
+        if self.closing() {
             return;
         }
-        self.closing = true;
+        self.close = ClosePhase::Draining;
         self.auto_reconnect = false;
         self.reconnect_pending = false;
         let nothing_queued = self.out.is_empty() && self.inflight.live() == 0 && self.queued_qos1 == 0;
@@ -359,21 +381,20 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
     /// period): a DISCONNECT hard on the heels of unacknowledged PUBLISHes
     /// makes some brokers drop them (mosquitto before 2.0.22).
     fn queue_disconnect_when_drained(&mut self) {
-        if self.closing
+        if self.close == ClosePhase::Draining
             && self.link == Link::Up
-            && !self.disconnect_queued
             && self.out.is_empty()
             && self.resend.is_none()
             && self.inflight.live() == 0
             && self.queued_qos1 == 0
             && self.ctrl.push(&DISCONNECT)
         {
-            self.disconnect_queued = true;
+            self.close = ClosePhase::DisconnectQueued;
         }
     }
 
     fn finish_close(&mut self) {
-        self.closed = true;
+        self.close = ClosePhase::Closed { graceful: self.close == ClosePhase::DisconnectSent };
         self.open_requested = false;
         self.close_deadline = None;
         self.out.clear();
@@ -415,7 +436,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         self.ping_owed = false;
         self.attempt_deadline = None;
         self.resend = None;
-        self.disconnect_queued = false;
         // Everything in the store went out whole: it goes again with DUP.
         self.inflight.mark_all_dup();
         // A packet cut off mid-way goes again whole; a QoS 1 PUBLISH of it
@@ -426,7 +446,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
         // A SUBACK or UNSUBACK for what was sent on this link will never come.
         let ids = &mut self.ids;
         self.pending.drop_sent(|id| ids.release(id));
-        if self.closing {
+        if self.closing() {
             self.events.push(DisconnectReason::Requested);
             self.finish_close();
             return;
@@ -469,7 +489,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
     }
 
     fn queue_owed_ping(&mut self) {
-        if self.ping_owed && !self.disconnect_queued && self.ctrl.push(&PINGREQ) {
+        if self.ping_owed && !self.disconnect_queued() && self.ctrl.push(&PINGREQ) {
             self.ping_owed = false;
         }
     }
@@ -477,7 +497,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
     /// PINGREQ at half the keep-alive after the last packet sent, or after
     /// the last packet received (unless reading is paused on purpose).
     fn keep_alive_due(&self) -> Option<u64> {
-        if self.keep_alive_ms == 0 || self.ping_deadline.is_some() || self.closing {
+        if self.keep_alive_ms == 0 || self.ping_deadline.is_some() || self.closing() {
             return None;
         }
         let quiet_since = if self.receive_paused { self.last_send } else { self.last_send.min(self.last_recv) };
@@ -579,17 +599,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
             Source::Control => {
                 self.ctrl.advance(n);
                 self.queue_owed_ping();
-                if self.disconnect_queued && self.ctrl.is_empty() {
+                if self.close == ClosePhase::DisconnectQueued && self.ctrl.is_empty() {
                     // DISCONNECT is out: close [MQTT-3.14.4-1].
                     self.last_send = now;
-                    self.disconnect_sent = true;
+                    self.close = ClosePhase::DisconnectSent;
                     self.lose_link(now, DisconnectReason::Requested, true);
                     return;
                 }
             }
             Source::Resend => self.advance_resend(n),
             Source::Outbound => {
-                let Session { out, inflight, pending, queued_qos1, resend, .. } = self;
+                let LinkMachine { out, inflight, pending, queued_qos1, resend, .. } = self;
                 out.advance(n, |packet| on_packet_sent(packet, inflight, pending, queued_qos1, resend));
             }
         }
@@ -708,7 +728,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Session<B> {
             QoS::AtMostOnce => Ok(true),
             // PUBACK after taking ownership [MQTT-4.3.2-2]; none once
             // DISCONNECT is queued (nothing may follow it).
-            QoS::AtLeastOnce if self.disconnect_queued => Ok(true),
+            QoS::AtLeastOnce if self.disconnect_queued() => Ok(true),
             QoS::AtLeastOnce => {
                 let id = packet_id.unwrap_or(0).to_be_bytes();
                 Ok(self.ctrl.push(&[0x40, 0x02, id[0], id[1]]))
