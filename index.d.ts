@@ -42,11 +42,13 @@ export interface MqttConnected {
 
 /**
  * `disconnected`: the link is gone (once per loss of the link, explicit or
- * not); `reason` says why.
+ * not); `cause` says why in a word to compare against, `reason` in a
+ * sentence (with the OS error or the CONNACK code where there is one).
  */
 export interface MqttDisconnected {
   conn: number
   reason: string
+  cause: 'requested' | 'connect-failed' | 'connect-timeout' | 'refused' | 'keep-alive' | 'closed-by-peer' | 'network' | 'protocol'
 }
 
 /**

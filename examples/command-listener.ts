@@ -49,7 +49,7 @@ mqtt.on(conn, 'message', (e) => {
 
 mqtt.on(conn, 'disconnected', (e) => {
   console.log(`disconnected: ${e.reason}`);
-  if (e.reason !== 'disconnect requested') {
+  if (e.cause !== 'requested') {
     process.exitCode = 1;
     mqtt.disconnect(e.conn);
   }

@@ -31,7 +31,7 @@ mqtt.on(conn, 'connected', (e) => {
 mqtt.on(conn, 'subscribed', (e) => console.log(`subscribed to ${e.topic}`));
 
 mqtt.on(conn, 'disconnected', (e) => {
-  if (e.reason === 'disconnect requested') console.log('disconnected');
+  if (e.cause === 'requested') console.log('disconnected');
   else console.log(`disconnected (${e.reason}): will reconnect`);
 });
 

@@ -32,7 +32,7 @@ mqtt.on(conn, 'connected', (e) => {
 
 mqtt.on(conn, 'disconnected', (e) => {
   console.log(`disconnected: ${e.reason}`);
-  if (e.reason !== 'disconnect requested') {
+  if (e.cause !== 'requested') {
     // The broker was not reachable (no auto-reconnect here): give up.
     process.exitCode = 1;
     mqtt.disconnect(e.conn);

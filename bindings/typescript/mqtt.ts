@@ -73,6 +73,10 @@ const EVENT_KINDS: Record<string, number> = {
   drain: DRAIN,
   oversized: OVERSIZED,
 };
+// `cause` of a `disconnected` event, by the byte in the record (batch.rs cause_code).
+const CAUSES: MqttDisconnected['cause'][] = [
+  'requested', 'connect-failed', 'connect-timeout', 'refused', 'keep-alive', 'closed-by-peer', 'network', 'protocol',
+];
 const EVENT_NAMES = Object.keys(EVENT_KINDS).map((n) => `"${n}"`).join(', ');
 
 type AnyHandler = (event: never) => void;
@@ -221,13 +225,14 @@ function dispatch(b: Buffer, at: number, deadline: number): number {
       }
       case DISCONNECTED: {
         const last = b[at] !== 0;
-        const start = at + 5;
-        at = start + u32(b, at + 1);
+        const cause = CAUSES[b[at + 1]] ?? 'network';
+        const start = at + 6;
+        at = start + u32(b, at + 2);
         if (c === undefined || (c.closing && !last)) continue;
         const dh = c.handlers[DISCONNECTED];
         // The final event of a handle: then its handlers go.
         if (last) conns.delete(conn);
-        if (dh !== undefined) call(dh, { conn, reason: b.toString('utf8', start, at) } satisfies MqttDisconnected);
+        if (dh !== undefined) call(dh, { conn, reason: b.toString('utf8', start, at), cause } satisfies MqttDisconnected);
         break;
       }
       case SUBSCRIBED: {

@@ -6,7 +6,8 @@
 //! every length is a u32, so no string can overflow its field):
 //! - `CONNECTED` (1): `session_present: u8`
 //! - `DISCONNECTED` (2): `last: u8` (1 on a handle's final event after
-//!   `disconnect`), `reason_len: u32`, reason
+//!   `disconnect`), `cause: u8` (see [`cause_code`]), `reason_len: u32`,
+//!   reason
 //! - `SUBSCRIBED` (3): `packet_id: u16`, `code: u8` (granted QoS, or 0x80
 //!   refused), `filter_len: u32`, filter
 //! - `MESSAGE` (4): `qos: u8`, `flags: u8` (1 retain, 2 dup),
@@ -22,7 +23,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use mqtt_driver::{Event, EventSink, Handle};
+use mqtt_driver::{DisconnectReason, Event, EventSink, Handle};
 
 pub const CONNECTED: u8 = 1;
 pub const DISCONNECTED: u8 = 2;
@@ -77,6 +78,21 @@ impl NodeSink {
     }
 }
 
+/// The `cause` byte of a DISCONNECTED record; the TypeScript layer maps it
+/// to the names in `CAUSES` there, in this order.
+pub fn cause_code(cause: DisconnectReason) -> u8 {
+    match cause {
+        DisconnectReason::Requested => 0,
+        DisconnectReason::ConnectFailed => 1,
+        DisconnectReason::ConnectTimeout => 2,
+        DisconnectReason::Refused(_) => 3,
+        DisconnectReason::KeepAliveTimeout => 4,
+        DisconnectReason::ClosedByPeer => 5,
+        DisconnectReason::NetworkError => 6,
+        DisconnectReason::Protocol(_) => 7,
+    }
+}
+
 fn len32(n: usize) -> [u8; 4] {
     // Inbound packets are at most 268,435,460 bytes and hosts 253: a
     // length never exceeds u32. Saturate rather than wrap, to be sure.
@@ -98,9 +114,10 @@ pub fn write_record(b: &mut Vec<u8>, conn: Handle, event: &Event<'_>) {
             head(b, CONNECTED);
             b.push(u8::from(session_present));
         }
-        Event::Disconnected { reason, last } => {
+        Event::Disconnected { reason, cause, last } => {
             head(b, DISCONNECTED);
             b.push(u8::from(last));
+            b.push(cause_code(cause));
             text(b, reason.as_bytes());
         }
         Event::Subscribed { packet_id, filter, code } => {

@@ -216,11 +216,16 @@ pub struct MqttConnected {
 }
 
 /// `disconnected`: the link is gone (once per loss of the link, explicit or
-/// not); `reason` says why.
+/// not); `cause` says why in a word to compare against, `reason` in a
+/// sentence (with the OS error or the CONNACK code where there is one).
 #[napi(object)]
 pub struct MqttDisconnected {
     pub conn: i32,
     pub reason: String,
+    #[napi(
+        ts_type = "'requested' | 'connect-failed' | 'connect-timeout' | 'refused' | 'keep-alive' | 'closed-by-peer' | 'network' | 'protocol'"
+    )]
+    pub cause: String,
 }
 
 /// `subscribed`: the SUBACK for a `subscribe`. `qos` is the granted QoS; a

@@ -66,7 +66,7 @@ impl Conn {
                         }
                         _ => reason.reason().to_owned(),
                     };
-                    sink.event(handle, Event::Disconnected { reason: &text, last: false });
+                    sink.event(handle, Event::Disconnected { reason: &text, cause: reason, last: false });
                 }
                 CoreEvent::Message(p) => sink.event(
                     handle,

@@ -6,6 +6,7 @@
 //! control: reading stops while a sink's backlog is at its bound.
 
 use mqtt_core::codec::QoS;
+pub use mqtt_core::DisconnectReason;
 
 /// A connection handle: never reused in a process.
 pub type Handle = i32;
@@ -16,9 +17,10 @@ pub type Handle = i32;
 pub enum Event<'a> {
     /// CONNACK accepted (every connect and reconnect).
     Connected { session_present: bool },
-    /// The link ended or an attempt failed. `last` marks the final event of
-    /// a handle after `disconnect`: nothing follows it.
-    Disconnected { reason: &'a str, last: bool },
+    /// The link ended or an attempt failed: `cause` says why, `reason` in
+    /// a sentence (with the OS error where there is one). `last` marks the
+    /// final event of a handle after `disconnect`: nothing follows it.
+    Disconnected { reason: &'a str, cause: DisconnectReason, last: bool },
     /// SUBACK for one filter: `code` is the granted QoS, or 0x80 refused.
     Subscribed { packet_id: u16, filter: &'a str, code: u8 },
     /// UNSUBACK.

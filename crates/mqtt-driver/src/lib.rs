@@ -40,7 +40,7 @@ use conn::Conn;
 use table::Table;
 
 pub use error::DriverError;
-pub use events::{Event, EventSink, FnSink, Handle};
+pub use events::{DisconnectReason, Event, EventSink, FnSink, Handle};
 pub use host::MAX_HOST_LEN;
 pub use mqtt_core::codec::QoS;
 

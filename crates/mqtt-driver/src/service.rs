@@ -255,8 +255,8 @@ impl IoConn {
         };
         if done {
             self.finished = true;
-            let reason = DisconnectReason::Requested.reason();
-            self.conn.sink.event(self.conn.handle, Event::Disconnected { reason, last: true });
+            let cause = DisconnectReason::Requested;
+            self.conn.sink.event(self.conn.handle, Event::Disconnected { reason: cause.reason(), cause, last: true });
         }
     }
 
