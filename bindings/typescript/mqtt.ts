@@ -21,11 +21,11 @@
 // process.on('uncaughtException') like an exception thrown from an
 // EventEmitter listener.
 
-import native = require('#native');
+import native = require('../../index.js');
 import type {
   MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage, MqttOpenOptions, MqttOversized,
   MqttPublished, MqttSubscribed, MqttUnsubscribed,
-} from '#native';
+} from '../../index.js';
 
 export type {
   MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage, MqttOpenOptions, MqttOversized,

@@ -1,0 +1,256 @@
+// The shipped declarations, as a user installs them, type-check in consumer
+// projects under every module resolution TypeScript has for Node and
+// bundlers (node10, node16, nodenext, bundler), with the pinned TypeScript
+// and with TypeScript 5.x (the "typescript-5" devDependency), skipLibCheck
+// off.
+//
+// The package is packed once (npm pack, so only its "files" go in) and
+// installed offline from the tarball into a temporary directory; each
+// consumer project lives below it. The consumer code proves that the types
+// are real and not `any` (nor the error type of an unresolved import): with
+// either, the @ts-expect-error lines would be unused (TS2578).
+
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const ROOT = path.join(__dirname, '..');
+
+interface Exit {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+// npm run passes npm_* variables (npm_config_local_prefix among them) that
+// would point a child npm back at this repository.
+const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
+
+function run(file: string, args: string[], cwd: string): Promise<Exit> {
+  return new Promise((resolve) => {
+    execFile(file, args, { cwd, env: CLEAN_ENV, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr: stderr || (err && !stdout ? err.message : '') });
+    });
+  });
+}
+
+interface Compiler {
+  version: string;
+  tsc: string;
+}
+
+function compiler(pkg: string): Compiler {
+  const dir = path.join(ROOT, 'node_modules', pkg);
+  const { version } = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string };
+  return { version, tsc: path.join(dir, 'bin', 'tsc') };
+}
+
+/** The pinned compiler ("typescript") and TypeScript 5.x ("typescript-5"). */
+const COMPILERS = [compiler('typescript'), compiler('typescript-5')];
+
+// What every consumer checks, whatever its module format.
+const IMPORTS = `import mqtt, {
+  type MqttConnected, type MqttDisconnected, type MqttDrain, type MqttEvents, type MqttLimits,
+  type MqttMessage, type MqttOpenOptions, type MqttOversized, type MqttPublished,
+  type MqttSubscribed, type MqttUnsubscribed,
+} from 'mqtt-rs-client';
+import * as ns from 'mqtt-rs-client';
+`;
+
+const CHECKS = `
+// Every exported type is real: neither any nor unresolved (TypeScript gives
+// an unresolved import an error type that accepts anything), so a wrong value
+// is refused.
+// @ts-expect-error not an MqttConnected
+const t1: MqttConnected = 1;
+// @ts-expect-error not an MqttDisconnected
+const t2: MqttDisconnected = 1;
+// @ts-expect-error not an MqttSubscribed
+const t3: MqttSubscribed = 1;
+// @ts-expect-error not an MqttMessage
+const t4: MqttMessage = 1;
+// @ts-expect-error not an MqttOpenOptions
+const t5: MqttOpenOptions = 1;
+// @ts-expect-error not an MqttLimits
+const t6: MqttLimits = 1;
+// @ts-expect-error not an MqttEvents
+const t7: MqttEvents = 1;
+// @ts-expect-error not an MqttPublished
+const t8: MqttPublished = 1;
+// @ts-expect-error not an MqttUnsubscribed
+const t9: MqttUnsubscribed = 1;
+// @ts-expect-error not an MqttDrain
+const t10: MqttDrain = 1;
+// @ts-expect-error not an MqttOversized
+const t11: MqttOversized = 1;
+// @ts-expect-error no such function on the default export
+mqtt.nothing();
+// @ts-expect-error no such export
+ns.nothing();
+
+const options: MqttOpenOptions = { keepAlive: 30, connectTimeoutMs: 5000 };
+// @ts-expect-error keepAlive is a number
+const badOptions: MqttOpenOptions = { keepAlive: '30' };
+
+const conn: number = mqtt.open('127.0.0.1', 1883, 'types', options);
+mqtt.on(conn, 'connected', (e) => {
+  const c: number = e.conn;
+  const s: boolean = e.sessionPresent;
+});
+mqtt.on(conn, 'disconnected', (e) => {
+  const r: string = e.reason;
+  // @ts-expect-error reason is a string, not a number
+  const n: number = e.reason;
+});
+mqtt.on(conn, 'subscribed', (e) => {
+  const ok: boolean = e.ok;
+  const qos: number = e.qos;
+});
+mqtt.on(conn, 'message', (m) => {
+  const msg: MqttMessage = m;
+  const bytes: Uint8Array = msg.bytes;
+  // @ts-expect-error payload is a string
+  const p: number = msg.payload;
+});
+mqtt.on(conn, 'published', (e) => {
+  const id: number = e.packetId;
+  // @ts-expect-error packetId is a number
+  const s: string = e.packetId;
+});
+mqtt.on(conn, 'oversized', (e) => {
+  const size: number = e.size;
+});
+// @ts-expect-error qos is a number, not a string
+mqtt.publish(conn, 't', 'p', 'x');
+const id: number = mqtt.publishWithId(conn, 't', 'p', 1);
+// @ts-expect-error there is no such event
+mqtt.on(conn, 'nothing', () => {});
+
+ns.publish(conn, 'sensors/temp', new Uint8Array([1, 2]), 1, true);
+ns.subscribe(conn, 'commands/#', 1);
+const state: 'connecting' | 'connected' | 'disconnected' = ns.state(conn);
+const maxConnections: number = ns.limits().maxConnections;
+`;
+
+// Only where the file is CommonJS (import = require is not ESM syntax).
+const REQUIRE_CHECKS = `
+import required = require('mqtt-rs-client');
+required.setAutoReconnect(conn, true);
+required.default.setReconnectDelays(conn, [1, 2, 5]);
+// @ts-expect-error delays are numbers
+required.setReconnectDelays(conn, ['1']);
+`;
+
+const commonjsSource = IMPORTS + CHECKS + REQUIRE_CHECKS;
+const esmSource = IMPORTS + CHECKS;
+
+interface Setup {
+  id: string;
+  name: string;
+  options: Record<string, string>;
+  /** file name -> source; .cts is CommonJS and .mts is ESM under node16/nodenext */
+  files: Record<string, string>;
+}
+
+const SETUPS: Setup[] = [
+  {
+    id: 'node10',
+    name: 'module commonjs + moduleResolution node10',
+    options: { module: 'commonjs', moduleResolution: 'node10' },
+    files: { 'consumer.ts': commonjsSource },
+  },
+  {
+    id: 'node16',
+    name: 'module node16 + moduleResolution node16',
+    options: { module: 'node16', moduleResolution: 'node16' },
+    files: { 'consumer.cts': commonjsSource, 'consumer.mts': esmSource },
+  },
+  {
+    id: 'nodenext',
+    name: 'module nodenext + moduleResolution nodenext',
+    options: { module: 'nodenext', moduleResolution: 'nodenext' },
+    files: { 'consumer.cts': commonjsSource, 'consumer.mts': esmSource },
+  },
+  {
+    id: 'bundler-esnext',
+    name: 'module esnext + moduleResolution bundler',
+    options: { module: 'esnext', moduleResolution: 'bundler' },
+    files: { 'consumer.ts': esmSource },
+  },
+  {
+    id: 'bundler-preserve',
+    name: 'module preserve + moduleResolution bundler',
+    options: { module: 'preserve', moduleResolution: 'bundler' },
+    files: { 'consumer.ts': commonjsSource },
+  },
+];
+
+/** The temporary directory holding node_modules/mqtt-rs-client and the consumer projects. */
+let consumers = '';
+
+test.before(async () => {
+  consumers = mkdtempSync(path.join(tmpdir(), 'mqtt-rs-client-types-'));
+  const pack = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', consumers], ROOT);
+  if (pack.code !== 0) throw new Error(`npm pack failed: ${pack.stderr}`);
+  const [{ filename }] = JSON.parse(pack.stdout) as { filename: string }[];
+  writeFileSync(path.join(consumers, 'package.json'), JSON.stringify({ name: 'consumers', private: true }));
+  const install = await run(
+    'npm',
+    ['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', consumers, path.join(consumers, filename)],
+    consumers,
+  );
+  if (install.code !== 0) throw new Error(`npm install of the tarball failed: ${install.stderr}`);
+  // A Node project has @types/node (index.d.ts names Buffer); this one's.
+  mkdirSync(path.join(consumers, 'node_modules', '@types'), { recursive: true });
+  symlinkSync(path.join(ROOT, 'node_modules', '@types', 'node'), path.join(consumers, 'node_modules', '@types', 'node'), 'dir');
+});
+
+test.after.always(() => {
+  if (consumers) rmSync(consumers, { recursive: true, force: true });
+});
+
+// One compiler run at a time: each takes a core for a few seconds, and run
+// together they would all near the timeout at once on a busy machine.
+for (const ts of COMPILERS) {
+  for (const setup of SETUPS) {
+    test.serial(`TypeScript ${ts.version}, ${setup.name}: the installed declarations resolve, with real types`, async (t) => {
+      const dir = path.join(consumers, `ts-${ts.version}-${setup.id}`);
+      mkdirSync(dir);
+      for (const [name, source] of Object.entries(setup.files)) writeFileSync(path.join(dir, name), source);
+      const compilerOptions: Record<string, unknown> = {
+        target: 'es2022',
+        lib: ['es2022'],
+        strict: true,
+        esModuleInterop: true,
+        skipLibCheck: false,
+        noEmit: true,
+        types: ['node'],
+        ...setup.options,
+      };
+      // TypeScript 6 deprecates node10 (removed in 7) and asks for this to accept it.
+      if (setup.options.moduleResolution === 'node10' && Number(ts.version.split('.')[0]) >= 6) {
+        compilerOptions.ignoreDeprecations = '6.0';
+      }
+      const tsconfig = { compilerOptions, files: Object.keys(setup.files) };
+      writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
+      const r = await run(process.execPath, [ts.tsc, '-p', dir], dir);
+      t.is(r.stdout + r.stderr, '', `tsc ${ts.version} -p ${dir}`);
+      t.is(r.code, 0);
+    });
+  }
+}
+
+test('the installed package loads with require() and import', async (t) => {
+  const script = [
+    "const cjs = require('mqtt-rs-client');",
+    "import('mqtt-rs-client').then((esm) => console.log(JSON.stringify([",
+    '  typeof cjs.open, typeof cjs.default.on, typeof esm.default.open, typeof esm.publish, cjs.coreVersion() === esm.coreVersion(),',
+    '])));',
+  ].join('\n');
+  const r = await run(process.execPath, ['-e', script], consumers);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(JSON.parse(r.stdout), ['function', 'function', 'function', 'function', true]);
+});
