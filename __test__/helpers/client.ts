@@ -25,8 +25,14 @@ type Recorded = { [E in MqttEventName]: MqttEvents[E][] };
 /** Records every event of one handle, in order; waits for them. */
 export class Recorder {
   readonly log: { type: MqttEventName; event: MqttEvents[MqttEventName] }[] = [];
-  readonly seen: Recorded = { connected: [], disconnected: [], subscribed: [], message: [] };
-  private readonly cursor: Record<MqttEventName, number> = { connected: 0, disconnected: 0, subscribed: 0, message: 0 };
+  // The four events of the reference API are recorded; the others stay empty
+  // unless a test binds them itself.
+  readonly seen: Recorded = {
+    connected: [], disconnected: [], subscribed: [], message: [], published: [], unsubscribed: [], drain: [], oversized: [],
+  };
+  private readonly cursor: Record<MqttEventName, number> = {
+    connected: 0, disconnected: 0, subscribed: 0, message: 0, published: 0, unsubscribed: 0, drain: 0, oversized: 0,
+  };
   private readonly waiters = new Set<() => void>();
 
   constructor(readonly conn: number, hooks: Hooks = {}) {

@@ -1,24 +1,26 @@
-// The TypeScript API of the MQTT client. It stays thin: argument checks,
+// The TypeScript API of the MQTT client. It stays thin: type checks,
 // typed events, handler dispatch. Types come from the index.d.ts that
 // `napi build` generates; nothing here declares them again.
 //
-// "#native" is a private import of this package (package.json "imports"):
-// it resolves to the generated ./index.js from the source file and from the
-// compiled dist/mqtt.js alike. `import = require` compiles to a plain
-// require() with no interop wrapper, so calls into the addon stay direct.
+// The addon is imported by a relative path that holds from this source file
+// (bindings/typescript/) and from its compiled form (dist/typescript/)
+// alike, so the shipped declarations resolve under every moduleResolution
+// (node10 included). `import = require` compiles to a plain require() with
+// no interop wrapper, so calls into the addon stay direct.
 //
 // Errors: a wrong argument *type* throws a TypeError naming the argument;
 // a bad *value* (port 0, qos 2, a wildcard in a topic name, a full buffer,
-// an unknown handle, ...) returns -1 and lastError() says why. Functions
-// the contract declares void (disconnect, setAutoReconnect, ...) set
-// lastError() when they cannot do what was asked.
+// an unknown handle, ...) returns -1 and lastError() says why: the addon
+// checks values, once, in Rust. Void functions given a bad value throw a
+// RangeError naming it; for an unknown handle they set lastError().
 //
-// Events: the addon hands over every event of a wake as one batch (a
-// Buffer, see crates/mqtt-driver/src/events.rs for the layout); it is parsed
-// here and each record goes to the handler bound with on(conn, event, fn).
-// A handler that throws does not stop the others: the exception is thrown
-// again on the next tick (process.nextTick), where it reaches
-// process.on('uncaughtException') like an exception thrown from an
+// Events: the addon keeps every event of this JavaScript environment in a
+// batch (a Buffer, see bindings/node/src/batch.rs for the layout) and says
+// when one starts; `pull` takes it and dispatches each record to the
+// handler bound with on(conn, event, fn), yielding to the event loop every
+// few milliseconds. A handler that throws does not stop the others: the
+// exception is thrown again on the next tick (process.nextTick), where it
+// reaches process.on('uncaughtException') like an exception thrown from an
 // EventEmitter listener.
 
 import native = require('../../index.js');
