@@ -63,7 +63,28 @@ thread_local! {
 
 /// The driver, started on first use by any environment.
 fn driver() -> std::result::Result<&'static Driver, String> {
-    DRIVER.get_or_init(|| Driver::start(Profile::PC).map_err(|e| e.to_string())).as_ref().map_err(Clone::clone)
+    DRIVER
+        .get_or_init(|| {
+            return_large_blocks_to_the_os();
+            Driver::start(Profile::PC).map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Event batches are blocks of up to a few MiB, allocated on the I/O
+/// thread and freed on a JavaScript thread when V8 collects their Buffer.
+/// glibc raises its mmap threshold after such frees and then keeps later
+/// batches in arenas it does not give back, so RSS ratchets up under a
+/// long flood. A fixed threshold keeps every block of 1 MiB or more in its
+/// own mapping, returned to the OS when freed.
+fn return_large_blocks_to_the_os() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a tuning parameter of glibc's allocator;
+    // it is safe to call at any time from any thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
 }
 
 fn fail(reason: impl Into<String>) -> i32 {
