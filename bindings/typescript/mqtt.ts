@@ -23,6 +23,7 @@
 // reaches process.on('uncaughtException') like an exception thrown from an
 // EventEmitter listener.
 
+import { types } from 'node:util';
 import native = require('../../index.js');
 import type {
   MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage, MqttOpenOptions, MqttOversized,
@@ -109,10 +110,15 @@ function fromNative(r: number): number {
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
+  // A Proxy (maybe revoked) is named without touching its traps.
+  if (types.isProxy(v)) return 'a Proxy';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'object') return 'an object';
   return typeof v;
 }
+
+/** Real bytes: a Uint8Array (or Buffer), not a Proxy or a look-alike. */
+const isBytes = (v: unknown): v is Uint8Array => types.isUint8Array(v);
 
 function typeError(name: string, expected: string, got: unknown): TypeError {
   return new TypeError(`${name} must be ${expected}, got ${describe(got)}`);
@@ -126,8 +132,12 @@ function unknownHandle(conn: number): -1 {
   return refuse(`unknown or closed connection handle ${conn}`);
 }
 
-/** A handle that can be passed to the addon's i32 (integral, in range). */
-const isHandle = (conn: number): boolean => (conn | 0) === conn && conn >= 0;
+/**
+ * A handle this JavaScript environment opened and has not seen the end of.
+ * Handles of other worker threads are not ours to use (their events go to
+ * that thread), so they are unknown here.
+ */
+const isHandle = (conn: number): boolean => conns.has(conn);
 
 function checkString(name: string, v: unknown): asserts v is string {
   if (typeof v !== 'string') throw typeError(name, 'a string', v);
@@ -309,7 +319,9 @@ const OPTION_NAMES = ['keepAlive', 'connectTimeoutMs', 'maxInboundPacket'] as co
 /** Type checks of the options; their values are checked by the addon. */
 function checkOptions(options: unknown): MqttOpenOptions | undefined {
   if (options === undefined) return undefined;
-  if (options === null || typeof options !== 'object') throw typeError('options', 'an object', options);
+  if (options === null || typeof options !== 'object' || types.isProxy(options) || Array.isArray(options)) {
+    throw typeError('options', 'an object', options);
+  }
   const o = options as Record<string, unknown>;
   const out: MqttOpenOptions = {};
   for (const name of OPTION_NAMES) {
@@ -357,7 +369,7 @@ export function openAuth(
     const bad = badText('pass', pass, true);
     if (bad !== null) return refuse(bad);
     bytes = Buffer.from(pass, 'utf8');
-  } else if (pass instanceof Uint8Array) {
+  } else if (isBytes(pass)) {
     bytes = pass;
   } else {
     throw typeError('pass', 'a string or a Uint8Array', pass);
@@ -405,7 +417,7 @@ export function publishWithId(conn: number, topic: string, payload: MqttPayload,
   checkString('topic', topic);
   checkQos(qos);
   if (retain !== undefined && typeof retain !== 'boolean') throw typeError('retain', 'a boolean', retain);
-  if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) {
+  if (typeof payload !== 'string' && !isBytes(payload)) {
     throw typeError('payload', 'a string or a Uint8Array', payload);
   }
   if (!isHandle(conn)) return unknownHandle(conn);
@@ -450,7 +462,8 @@ export function on<E extends MqttEventName>(conn: number, event: E, handler: Mqt
   if (typeof handler !== 'function') throw typeError('handler', 'a function', handler);
   const kind = Object.hasOwn(EVENT_KINDS, event) ? EVENT_KINDS[event] : undefined;
   if (kind === undefined) {
-    return refuse(`unknown event "${event}": expected one of ${EVENT_NAMES}`);
+    const shown = (event.length > 40 ? `${event.slice(0, 40)}...` : event).toWellFormed();
+    return refuse(`unknown event "${shown}": expected one of ${EVENT_NAMES}`);
   }
   const c = conns.get(conn);
   if (c === undefined || c.closing) return unknownHandle(conn);
@@ -476,14 +489,16 @@ export function setAutoReconnect(conn: number, enabled: boolean): void {
  * the last repeats; the index resets after a successful (CONNACK) connect.
  * 1 second when none are set.
  */
-export function setReconnectDelays(conn: number, delays: readonly number[]): void {
+export function setReconnectDelays(conn: number, given: readonly number[]): void {
   checkConn(conn);
-  if (!Array.isArray(delays)) throw typeError('delays', 'an array of numbers', delays);
+  if (types.isProxy(given) || !Array.isArray(given)) throw typeError('delays', 'an array of numbers', given);
+  // A bad value throws, as Node's core does for out-of-range arguments.
+  if (given.length > 8) throw new RangeError(`delays must have at most 8 entries, got ${given.length}`);
+  // Read once: what is checked is what the addon gets.
+  const delays = Array.from(given);
   for (let i = 0; i < delays.length; i++) {
     if (typeof delays[i] !== 'number') throw typeError(`delays[${i}]`, 'a number', delays[i]);
   }
-  // A bad value throws, as Node's core does for out-of-range arguments.
-  if (delays.length > 8) throw new RangeError(`delays must have at most 8 entries, got ${delays.length}`);
   for (let i = 0; i < delays.length; i++) {
     const d = delays[i];
     if (!Number.isFinite(d) || d < 0 || d > 4294967) {
@@ -494,7 +509,7 @@ export function setReconnectDelays(conn: number, delays: readonly number[]): voi
     unknownHandle(conn);
     return;
   }
-  fromNative(native.setReconnectDelays(conn, delays as number[]));
+  fromNative(native.setReconnectDelays(conn, delays));
 }
 
 /**

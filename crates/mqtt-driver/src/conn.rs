@@ -4,9 +4,11 @@
 //! a read or write loop.
 
 use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use mqtt_core::{Client, DisconnectReason, Event as CoreEvent};
+use mqtt_core::{Client, DisconnectReason, Event as CoreEvent, State};
 
 use crate::events::{Event, EventSink, Handle};
 
@@ -14,6 +16,77 @@ pub(crate) struct Conn {
     pub handle: Handle,
     pub sink: Arc<dyn EventSink>,
     inner: Mutex<ConnInner>,
+    /// The client's state and `released` as of the last unlock, so that
+    /// `state()` never waits for the lock (whose holder may be descheduled
+    /// on a busy machine).
+    snapshot: AtomicU8,
+}
+
+/// The connection locked; unlocking publishes the state snapshot.
+pub(crate) struct ConnGuard<'a> {
+    guard: MutexGuard<'a, ConnInner>,
+    snapshot: &'a AtomicU8,
+}
+
+impl Deref for ConnGuard<'_> {
+    type Target = ConnInner;
+    fn deref(&self) -> &ConnInner {
+        &self.guard
+    }
+}
+
+impl DerefMut for ConnGuard<'_> {
+    fn deref_mut(&mut self) -> &mut ConnInner {
+        &mut self.guard
+    }
+}
+
+impl Drop for ConnGuard<'_> {
+    fn drop(&mut self) {
+        self.snapshot.store(encode_snapshot(&self.guard), Ordering::Release);
+    }
+}
+
+const RELEASED: u8 = 0x80;
+
+fn encode_snapshot(c: &ConnInner) -> u8 {
+    encode_state(c.client.state(), c.released)
+}
+
+/// The state to show with an event. An event borrows the client, so its
+/// state is read before; a `Connected` event means connected.
+fn event_state(event: &CoreEvent<'_>, before: State) -> State {
+    match event {
+        CoreEvent::Connected { .. } => State::Connected,
+        _ => before,
+    }
+}
+
+fn encode_state(state: State, released: bool) -> u8 {
+    let state = match state {
+        State::Idle => 0,
+        State::Connecting => 1,
+        State::Connected => 2,
+        State::WaitingToReconnect => 3,
+        State::Disconnected => 4,
+        State::Disconnecting => 5,
+        State::Closed => 6,
+    };
+    state | if released { RELEASED } else { 0 }
+}
+
+/// The core state of a snapshot, and whether the handle was released.
+pub(crate) fn decode_snapshot(s: u8) -> (State, bool) {
+    let state = match s & !RELEASED {
+        0 => State::Idle,
+        1 => State::Connecting,
+        2 => State::Connected,
+        3 => State::WaitingToReconnect,
+        4 => State::Disconnected,
+        5 => State::Disconnecting,
+        _ => State::Closed,
+    };
+    (state, s & RELEASED != 0)
 }
 
 pub(crate) struct ConnInner {
@@ -38,11 +111,17 @@ impl Conn {
             grace_until: None,
             last_io_error: None,
         };
-        Conn { handle, sink, inner: Mutex::new(inner) }
+        let snapshot = AtomicU8::new(encode_snapshot(&inner));
+        Conn { handle, sink, inner: Mutex::new(inner), snapshot }
     }
 
-    pub fn lock(&self) -> MutexGuard<'_, ConnInner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn lock(&self) -> ConnGuard<'_> {
+        ConnGuard { guard: self.inner.lock().unwrap_or_else(|e| e.into_inner()), snapshot: &self.snapshot }
+    }
+
+    /// The state as of the last unlock, without waiting for the lock.
+    pub fn snapshot(&self) -> (State, bool) {
+        decode_snapshot(self.snapshot.load(Ordering::Acquire))
     }
 
     /// Hands the client's events to the sink. True when there were any.
@@ -50,8 +129,13 @@ impl Conn {
         let (handle, sink) = (self.handle, &*self.sink);
         let ConnInner { client, filters, released, last_io_error, .. } = c;
         let mut any = false;
-        while let Some(event) = client.poll_event(now) {
+        loop {
+            let before = client.state();
+            let Some(event) = client.poll_event(now) else { break };
             any = true;
+            // Whoever gets the event and asks for the state sees it current.
+            let state = encode_state(event_state(&event, before), *released);
+            self.snapshot.store(state, Ordering::Release);
             // After `disconnect` only the final event is reported (by the
             // I/O thread, once the socket is closed).
             if *released {

@@ -378,13 +378,17 @@ impl Driver {
         Ok(())
     }
 
+    /// Never waits for the connection's lock: it reads the state the
+    /// connection had when it was last unlocked.
     pub fn state(&self, conn: Handle) -> Result<ConnState, DriverError> {
-        self.with(conn, |c| {
-            Ok(match c.client.state() {
-                CoreState::Idle | CoreState::Connecting => ConnState::Connecting,
-                CoreState::Connected => ConnState::Connected,
-                _ => ConnState::Disconnected,
-            })
+        let (state, released) = self.conn(conn)?.snapshot();
+        if released {
+            return Err(DriverError::Released(conn));
+        }
+        Ok(match state {
+            CoreState::Idle | CoreState::Connecting => ConnState::Connecting,
+            CoreState::Connected => ConnState::Connected,
+            _ => ConnState::Disconnected,
         })
     }
 
