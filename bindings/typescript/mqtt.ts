@@ -319,13 +319,27 @@ const OPTION_NAMES = ['keepAlive', 'connectTimeoutMs', 'maxInboundPacket'] as co
 /** Type checks of the options; their values are checked by the addon. */
 function checkOptions(options: unknown): MqttOpenOptions | undefined {
   if (options === undefined) return undefined;
-  if (options === null || typeof options !== 'object' || types.isProxy(options) || Array.isArray(options)) {
-    throw typeError('options', 'an object', options);
+  // A revoked Proxy throws on any look: that is a bad `options`, named so.
+  const bad = () => typeError('options', 'an object', options);
+  if (options === null || typeof options !== 'object') throw bad();
+  let isArray: boolean;
+  try {
+    isArray = Array.isArray(options);
+  } catch {
+    throw bad();
   }
+  if (isArray) throw bad();
   const o = options as Record<string, unknown>;
   const out: MqttOpenOptions = {};
   for (const name of OPTION_NAMES) {
-    const v = o[name];
+    let v: unknown;
+    try {
+      v = o[name];
+    } catch (e) {
+      // The caller's own getter may throw; a revoked Proxy is ours to name.
+      if (types.isProxy(options)) throw bad();
+      throw e;
+    }
     if (v === undefined) continue;
     if (typeof v !== 'number') throw typeError(`options.${name}`, 'a number', v);
     out[name] = v;

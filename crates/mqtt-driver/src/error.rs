@@ -15,7 +15,7 @@ pub enum DriverError {
     TooManyConnections { max: usize },
     InvalidHost(&'static str),
     InvalidPort,
-    /// An `open` option out of range: the sentence names it.
+    /// An `open` argument or option out of range: the sentence names it.
     InvalidOption(&'static str),
     /// The core refused (invalid topic, full buffer, too large, ...).
     Client(ClientError),

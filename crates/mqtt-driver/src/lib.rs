@@ -228,6 +228,17 @@ impl Driver {
         if port == 0 {
             return Err(DriverError::InvalidPort);
         }
+        // Named here: the core's encoder would only say "a field is too long".
+        let too_long = |s: Option<&[u8]>| s.is_some_and(|s| s.len() > usize::from(u16::MAX));
+        if too_long(Some(client_id.as_bytes())) {
+            return Err(DriverError::InvalidOption("clientId is longer than 65535 bytes"));
+        }
+        if too_long(opts.username.as_deref().map(str::as_bytes)) {
+            return Err(DriverError::InvalidOption("user is longer than 65535 bytes"));
+        }
+        if too_long(opts.password.as_deref()) {
+            return Err(DriverError::InvalidOption("pass is longer than 65535 bytes"));
+        }
         let sizes = self.shared.profile.sizes;
         let mut config = Config::new(client_id);
         config.username = opts.username.as_deref();
