@@ -52,6 +52,24 @@ class Tally {
   }
 }
 
+/** A growable array of small numbers, by sequence number. */
+class Column {
+  a = new Uint16Array(1 << 16);
+  set(i: number, v: number): void {
+    if (i >= this.a.length) {
+      let n = this.a.length;
+      while (n <= i) n *= 2;
+      const b = new Uint16Array(n);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[i] = v;
+  }
+  get(i: number): number {
+    return i < this.a.length ? this.a[i] : 0;
+  }
+}
+
 /** One byte per sequence number (how often it arrived, saturating at 255). */
 class Counts {
   a = new Uint8Array(1 << 16);
@@ -146,6 +164,8 @@ export const RESTART_DEFAULTS: RestartOptions = {
 /** One connection period of the subscriber (connected .. disconnected). */
 interface Period {
   index: number;
+  /** the broker instance it was connected to (0: the first, k: after the k-th kill) */
+  instance: number;
   subscribed: boolean;
   count: number;
   first: number;
@@ -188,6 +208,7 @@ export async function runRestarts(o: RestartOptions): Promise<RestartResult> {
   const periods: Period[] = [];
   const recv = new Counts();
   let seq = 0; // next sequence number to publish (= accepted so far)
+  let instance = 0; // the broker process now running: 0, then 1 after the first kill, ...
   const s = { connected: 0, disconnected: 0, subscribed: 0, subscribeRefused: 0, received: 0, distinct: 0, duplicates: 0, neverPublished: 0 };
   const subReasons = new Tally();
   const cur = (): Period | undefined => periods[periods.length - 1];
@@ -197,7 +218,7 @@ export async function runRestarts(o: RestartOptions): Promise<RestartResult> {
   mqtt.on(sub, 'connected', (e) => {
     s.connected++;
     subLinkUp = true;
-    periods.push({ index: periods.length, subscribed: false, count: 0, first: -1, last: -1, outOfOrder: 0, dupFlagged: 0 });
+    periods.push({ index: periods.length, instance, subscribed: false, count: 0, first: -1, last: -1, outOfOrder: 0, dupFlagged: 0 });
     if (mqtt.subscribe(e.conn, topic, 1) !== 0) problems.push(`subscribe from the connected handler: -1 (${mqtt.lastError()})`);
   });
   mqtt.on(sub, 'subscribed', (e) => {
@@ -244,6 +265,8 @@ export async function runRestarts(o: RestartOptions): Promise<RestartResult> {
   const pub = openOrThrow(broker.port, `restart-pub-${tag}`);
   const inFlight = new Map<number, number>(); // packet id -> sequence number
   const acked = new Counts();
+  const ackedBy = new Column(); // broker instance + 1 whose PUBACK it was
+  let pubInstance = 0;
   const p = { connected: 0, disconnected: 0, accepted: 0, acked: 0, unknownAcks: 0, idReuse: 0, zeroId: 0, ackedSinceConnect: 0 };
   const pubReasons = new Tally();
   const refusals = new Tally();
@@ -253,6 +276,7 @@ export async function runRestarts(o: RestartOptions): Promise<RestartResult> {
   mqtt.on(pub, 'connected', () => {
     p.connected++;
     p.ackedSinceConnect = 0;
+    pubInstance = instance;
   });
   mqtt.on(pub, 'disconnected', (e) => {
     if (closing) return;
@@ -269,6 +293,7 @@ export async function runRestarts(o: RestartOptions): Promise<RestartResult> {
     }
     inFlight.delete(e.packetId);
     if (acked.bump(n) !== 0) problems.push(`message ${n} acknowledged twice`);
+    ackedBy.set(n, pubInstance + 1);
     p.acked++;
     p.ackedSinceConnect++;
   });
@@ -342,6 +367,7 @@ export async function runRestarts(o: RestartOptions): Promise<RestartResult> {
       log(`${k === 0 ? 'start' : `kill ${String(k).padStart(2)}`}: ready ${readyMs} ms after ${k === 0 ? 'open' : 'the kill'}; ${line('now')}`);
       if (k === o.cycles) break;
       start = Date.now();
+      instance++;
       await broker.restart('SIGKILL');
     }
 
@@ -373,6 +399,7 @@ export async function runRestarts(o: RestartOptions): Promise<RestartResult> {
   // of what an earlier period already had), so each is checked on its own.
   const ranges = periods.filter((q) => q.count > 0);
   const gaps = new Map<string, number>();
+  const why = new Tally();
   let missed = 0;
   let missedInside = 0;
   let notAcked = 0;
@@ -388,6 +415,15 @@ export async function runRestarts(o: RestartOptions): Promise<RestartResult> {
       const next = ranges.find((q) => q.first > n);
       const key = next ? `before period ${next.index} began` : 'after the last period';
       gaps.set(key, (gaps.get(key) ?? 0) + 1);
+      // Which broker instance acknowledged it, and where the subscriber
+      // stood on that instance.
+      const by = ackedBy.get(n) - 1;
+      const there = periods.filter((q) => q.instance === by && q.count > 0);
+      if (by < 0) why.add('never acknowledged');
+      else if (there.length === 0) why.add('acknowledged by an instance the subscriber received nothing from (it was killed before the re-subscription took effect)');
+      else if (there.every((q) => n < q.first)) why.add('acknowledged by an instance before the subscriber\'s re-subscription on it took effect');
+      else if (there.every((q) => n > q.last)) why.add('acknowledged by an instance that was killed before the message reached the subscriber (queued in mosquitto, or on its way)');
+      else why.add('acknowledged by an instance between two of the subscriber\'s periods on it');
     }
   }
   const outOfOrder = periods.reduce((a, q) => a + q.outOfOrder, 0);
@@ -435,7 +471,9 @@ export async function runRestarts(o: RestartOptions): Promise<RestartResult> {
     `  out of order within a period:        ${outOfOrder}`,
     `  accepted but never received:         ${missed} (accepted ${seq} = ${s.distinct} distinct received + ${missed} missed)`,
     `    inside a connection period:        ${missedInside}`,
-    `    between connection periods:        ${missed - missedInside}`,
+    `    between connection periods:        ${missed - missedInside}, by cause:`,
+    ...why.lines('      '),
+    `    by gap:`,
     ...[...gaps.entries()].map(([k, v]) => `      ${v} ${k}`),
     '',
     'cycles (when both were back, re-subscribed and flowing; ms from the kill, which includes starting mosquitto again)',
@@ -444,7 +482,7 @@ export async function runRestarts(o: RestartOptions): Promise<RestartResult> {
     ),
     '',
     'per connection period of the subscriber: received (first..last sequence number)',
-    ...periods.map((q) => `  ${String(q.index).padStart(2)}: ${q.count} (${q.first}..${q.last})${q.outOfOrder ? `, ${q.outOfOrder} out of order` : ''}${q.dupFlagged ? `, ${q.dupFlagged} with DUP` : ''}`),
+    ...periods.map((q) => `  ${String(q.index).padStart(2)} (broker instance ${q.instance}): ${q.count} (${q.first}..${q.last})${q.outOfOrder ? `, ${q.outOfOrder} out of order` : ''}${q.dupFlagged ? `, ${q.dupFlagged} with DUP` : ''}`),
   ];
   return {
     ok: problems.length === 0,
