@@ -12,8 +12,11 @@
 //   --flowed   RESTART_FLOWED     messages received per connection period before the next kill (20)
 //   --delays   RESTART_DELAYS     reconnect delays in seconds, comma-separated (0.05,0.1,0.2)
 //   --retry-ms RESTART_RETRY_MS   retry after -1 when no drain event came within this (50)
+//   --dump     RESTART_DUMP       write {port, missed: [sequence numbers]} as JSON to this file
+//                                 (to match against a packet capture of the run)
 // Exit status 1 when an invariant broke (listed under "problems").
 
+import fs from 'node:fs';
 import { numSetting, RESTART_DEFAULTS, runRestarts, setting } from './soak-proofs';
 
 async function main() {
@@ -27,6 +30,8 @@ async function main() {
     delays: delays ? delays.split(',').map(Number) : RESTART_DEFAULTS.delays,
     log: (l) => console.log(l),
   });
+  const dump = setting('dump', 'RESTART_DUMP');
+  if (dump) fs.writeFileSync(dump, JSON.stringify({ port: r.port, missed: r.missedList }));
   console.log('');
   for (const l of r.report) console.log(l);
   console.log('');
