@@ -13,7 +13,8 @@ port, missed = dump['port'], set(dump['missed'])
 f = open(pcap, 'rb'); gh = f.read(24)
 magic = struct.unpack('<I', gh[:4])[0]; e = '<' if magic in (0xa1b2c3d4, 0xa1b23c4d) else '>'
 link = struct.unpack(e + 'I', gh[20:24])[0]
-streams = collections.defaultdict(dict)  # client port -> {seq: payload}
+streams = collections.defaultdict(dict)  # client port -> {offset: payload}
+bases = {}
 flags_seen = collections.defaultdict(list)
 while True:
     rh = f.read(16)
@@ -31,7 +32,10 @@ while True:
     if sp != port: continue
     if fl & 0x05: flags_seen[dp].append('RST' if fl & 4 else 'FIN')
     pl = tcp[doff:]
-    if pl: streams[dp].setdefault(seq, pl)
+    if pl:
+        # Offsets from the stream's first data byte (sequence numbers wrap at 2^32).
+        base = bases.setdefault(dp, seq)
+        streams[dp].setdefault((seq - base) & 0xffffffff, pl)
 wire = set(); pub_conns = 0; per_conn = []
 for cport, segs in streams.items():
     buf = b''; nxt = None
