@@ -30,8 +30,13 @@ export interface Mosquitto {
   log(): string;
   /** stops the broker and removes `dir`; resolves when the process has exited */
   stop(): Promise<void>;
-  /** stops and starts again on the same port */
-  restart(): Promise<void>;
+  /**
+   * stops and starts again on the same port; `signal` 'SIGKILL' makes it a
+   * crash (no goodbye to the clients) instead of a clean SIGTERM shutdown
+   */
+  restart(signal?: NodeJS.Signals): Promise<void>;
+  /** the broker's process id (undefined while it is not running) */
+  pid(): number | undefined;
 }
 
 const SEARCH_DIRS = ['/usr/sbin', '/usr/local/sbin', '/usr/bin', '/usr/local/bin'];
@@ -129,12 +134,12 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     throw new Error(`mosquitto did not come up on port ${port}:\n${stderr}\n${readLog()}`);
   }
 
-  async function stop(): Promise<void> {
+  async function stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const proc = child;
     child = null;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-    proc.kill('SIGTERM');
+    proc.kill(signal);
     await exited;
     clearTimeout(timer);
   }
@@ -153,9 +158,10 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
       process.removeListener('exit', onExit);
       fs.rmSync(dir, { recursive: true, force: true });
     },
-    async restart() {
-      await stop();
+    async restart(signal?: NodeJS.Signals) {
+      await stop(signal);
       await start();
     },
+    pid: () => child?.pid,
   };
 }
