@@ -61,6 +61,16 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> IdPool<B> {
         }
     }
 
+    /// How many ids this pool gives out.
+    pub fn capacity(&self) -> usize {
+        usize::from(self.max)
+    }
+
+    /// How many are free now.
+    pub fn free(&self) -> usize {
+        usize::from(self.max).saturating_sub(self.in_use as usize)
+    }
+
     /// Every id free again; counting starts over from 1.
     pub fn clear(&mut self) {
         self.used.as_mut().fill(0);

@@ -823,3 +823,54 @@ fn pubacks_owed_before_a_violation_are_parting_bytes() {
     p.c.advance_parting(4);
     assert!(p.c.parting_bytes().is_empty());
 }
+
+/// Found by the restart soak: a -1 for lack of packet ids is followed by a
+/// `Drain` too, once half the ids are free again.
+#[test]
+fn running_out_of_packet_ids_is_followed_by_drain() {
+    let config = Config::new("ids");
+    let mut storage = storage_for(&config, 8192, 8192);
+    storage.ids = vec![0; 2]; // ids 1..=15
+    let mut p = Peer { c: mqtt_core::Client::new(&config, storage).unwrap(), now: 1_000 };
+    p.connect();
+    let ids: Vec<u16> = (0..15).map(|_| p.c.publish("t", b"", QoS::AtLeastOnce, false).unwrap().unwrap()).collect();
+    assert_eq!(p.c.publish("t", b"", QoS::AtLeastOnce, false), Err(mqtt_core::ClientError::NoPacketId));
+    p.drain();
+    let mut drains = 0;
+    for id in ids {
+        drains += p.feed(&puback(id)).iter().filter(|e| **e == Ev::Drain).count();
+    }
+    assert_eq!(drains, 1);
+}
+
+/// Found by the restart soak: PUBLISHes already received when the server
+/// resets the link are delivered (before the `Disconnected`), not dropped
+/// with the link, even when their PUBACKs could not all be queued.
+#[test]
+fn publishes_received_before_a_reset_are_still_delivered() {
+    let mut p = Peer::new();
+    p.connect();
+    let mut burst = Vec::new();
+    for id in 1..=100u16 {
+        burst.extend(inbound_publish("b", &id.to_be_bytes(), QoS::AtLeastOnce, Some(id)));
+    }
+    burst.extend(&inbound_publish("b", b"cut", QoS::AtMostOnce, None)[..4]); // a torn one at the end
+    let took = p.c.handle_input(&burst);
+    let mut got: Vec<Ev> = p.events();
+    assert!(got.len() < 100, "the PUBACK queue holds back the rest: {}", got.len());
+    // The write of the PUBACKs fails: the server reset the link.
+    p.c.handle_link_down(p.now, DisconnectReason::NetworkError);
+    assert_eq!(p.c.handle_input(&burst[took..]), burst.len() - took, "bytes read before the reset are taken");
+    got.extend(p.events());
+    let messages: Vec<u16> = got
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Message { payload, .. } if payload.len() == 2 => Some(u16::from_be_bytes([payload[0], payload[1]])),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(messages, (1..=100).collect::<Vec<u16>>());
+    assert_eq!(got.last(), Some(&Ev::Disconnected(DisconnectReason::NetworkError)), "then the loss");
+    assert!(p.drain().is_empty(), "no PUBACK on a dead link");
+    assert!(p.events().is_empty());
+}

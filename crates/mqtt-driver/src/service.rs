@@ -162,11 +162,21 @@ impl IoConn {
     }
 
     /// The link failed under the client (not through its own decision).
+    /// What was read and not yet handed over still goes to the client:
+    /// whole PUBLISHes received before a reset are delivered, not dropped.
     fn fail(&self, shared: &Shared, reason: DisconnectReason, detail: String) {
         let mut c = self.conn.lock();
         c.last_io_error = Some(detail);
         c.client.handle_link_down(shared.now(), reason);
-        self.conn.drain_events(&mut c, shared.now());
+        let mut rest = &self.scratch[self.scratch_start..self.scratch_end];
+        loop {
+            self.conn.drain_events(&mut c, shared.now());
+            let n = c.client.handle_input(rest);
+            if n == 0 {
+                break;
+            }
+            rest = &rest[n..];
+        }
     }
 
     fn check_connected(&mut self, registry: &Registry, shared: &Shared) {

@@ -330,7 +330,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
     /// outbound queue and of the in-flight store free.
     pub fn take_drain(&mut self) -> bool {
         let roomy = self.out.free() >= self.out.capacity() / 2
-            && self.inflight.can_reserve(self.inflight.capacity() / 2 - crate::inflight::RECORD_HEADER);
+            && self.inflight.can_reserve((self.inflight.capacity() / 2).saturating_sub(crate::inflight::RECORD_HEADER))
+            && self.ids.free() >= self.ids.capacity() / 2;
         if self.want_drain && roomy && !self.closing() {
             self.want_drain = false;
             return true;

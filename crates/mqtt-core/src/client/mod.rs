@@ -65,6 +65,10 @@ struct Inbound<B> {
     max_packet: usize,
     /// Bytes of an oversized PUBLISH still to discard as they arrive.
     skip: usize,
+    /// The link broke under the client (reset, closed): the whole PUBLISHes
+    /// it had already received are still delivered (not acknowledged: there
+    /// is no link to do it on), rather than dropped with it.
+    salvage: bool,
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>> Inbound<B> {
@@ -83,6 +87,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Inbound<B> {
         self.start = 0;
         self.end = 0;
         self.skip = 0;
+        self.salvage = false;
     }
 }
 
@@ -146,7 +151,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
             n => n.min(capacity),
         };
         Ok(Client {
-            inbound: Inbound { buf: storage.inbound, start: 0, end: 0, max_packet, skip: 0 },
+            inbound: Inbound { buf: storage.inbound, start: 0, end: 0, max_packet, skip: 0, salvage: false },
             machine: LinkMachine::new(
                 config,
                 [storage.outbound, storage.inflight, storage.pending, storage.ids],
@@ -237,7 +242,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
                 s.want_drain = true;
                 return Err(ClientError::InflightFull);
             }
-            let id = s.ids.allocate().ok_or(ClientError::NoPacketId)?;
+            let Some(id) = s.ids.allocate() else {
+                s.want_drain = true;
+                return Err(ClientError::NoPacketId);
+            };
             s.inflight.reserve(len);
             s.queued_qos1 += 1;
             Some(id)
@@ -282,6 +290,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     /// Flushes what is queued, sends DISCONNECT, closes; no reconnect after.
     pub fn disconnect(&mut self, now: u64) {
         self.machine.disconnect(now);
+        self.inbound.salvage = false;
         self.sync_inbound();
     }
 
@@ -311,12 +320,18 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
 
     /// The TCP connection asked for by `LinkAction::Open` is up.
     pub fn handle_link_up(&mut self, now: u64) {
+        self.inbound.reset();
         self.machine.link_up(now);
     }
 
-    /// The socket closed or failed (or the connect failed).
+    /// The socket closed or failed (or the connect failed). Whole PUBLISHes
+    /// already received on it are still delivered by `poll_event`, before
+    /// the `Disconnected`; the driver may hand over bytes it had read and
+    /// not yet given (`handle_input`) until then.
     pub fn handle_link_down(&mut self, now: u64, reason: DisconnectReason) {
+        let was_up = matches!(self.machine.state(), State::Connected | State::Disconnecting);
         self.machine.lose_link(now, reason, false);
+        self.inbound.salvage = was_up && !self.machine.closing();
         self.sync_inbound();
     }
 
@@ -330,7 +345,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     /// packet not yet taken out by `poll_event` (backpressure).
     pub fn receive_buffer(&mut self) -> &mut [u8] {
         let inb = &mut self.inbound;
-        if !self.machine.link_readable() {
+        if !self.machine.link_readable() && !inb.salvage {
             return &mut [];
         }
         inb.apply_skip();
@@ -395,6 +410,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     /// The next event, decoding received bytes as needed. A QoS 1 message
     /// is acknowledged as it is returned.
     pub fn poll_event(&mut self, now: u64) -> Option<Event<'_>> {
+        if self.inbound.salvage && !self.machine.link_readable() && self.salvage_ready() {
+            return self.salvaged_message();
+        }
         if let Some(reason) = self.machine.events.pop() {
             return Some(Event::Disconnected { reason });
         }
@@ -490,8 +508,38 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
 
     /// After the machine dropped a link, received bytes of it are void.
     fn sync_inbound(&mut self) {
-        if !self.machine.link_readable() {
+        if !self.machine.link_readable() && !self.inbound.salvage {
             self.inbound.reset();
+        }
+    }
+
+    /// Is a whole PUBLISH left at the front of a link that broke? Moves
+    /// past other packets; an incomplete packet or the end ends the salvage.
+    fn salvage_ready(&mut self) -> bool {
+        let inb = &mut self.inbound;
+        inb.apply_skip();
+        loop {
+            let data = &inb.buf.as_ref()[inb.start..inb.end];
+            let used = match decode(data, inb.max_packet) {
+                Ok(Some((Packet::Publish(p), _))) if p.qos != QoS::ExactlyOnce => return true,
+                Ok(Some((_, used))) => used,
+                _ => {
+                    inb.reset();
+                    return false;
+                }
+            };
+            inb.start += used;
+        }
+    }
+
+    /// The PUBLISH `salvage_ready` found (not acknowledged: the link is gone).
+    fn salvaged_message(&mut self) -> Option<Event<'_>> {
+        let inb = &mut self.inbound;
+        let (packet, used) = decode(&inb.buf.as_ref()[inb.start..inb.end], inb.max_packet).ok()??;
+        inb.start += used;
+        match packet {
+            Packet::Publish(p) => Some(Event::Message(p)),
+            _ => None,
         }
     }
 }
