@@ -14,6 +14,7 @@ import mqttjs from 'mqtt';
 import mqtt from 'mqtt-rs-client';
 import { startAedes, type AedesBroker } from './helpers/aedes';
 import { connectAndSubscribe, openRecorded, sleep, uid } from './helpers/client';
+import { waitFor } from './helpers/wait';
 
 const ROOT = path.join(__dirname, '..');
 
@@ -152,8 +153,7 @@ test('interop with MQTT.js both ways at QoS 0 and 1', async (t) => {
   await js.publishAsync(`${base}/js/1`, 'j1', { qos: 1 });
   const msgs = await rec.count('message', 2);
   t.deepEqual(msgs.map((m) => [m.topic, m.payload, m.qos]), [[`${base}/js/0`, 'j0', 0], [`${base}/js/1`, 'j1', 1]]);
-  const deadline = Date.now() + 5000;
-  while (got.length < 2 && Date.now() < deadline) await sleep(10);
+  await waitFor('2 messages at MQTT.js', () => got.length >= 2, { intervalMs: 10, detail: () => JSON.stringify(got) });
   t.deepEqual(got.sort(), [[`${base}/rs/0`, 'r0', 0], [`${base}/rs/1`, 'r1', 1]]);
 });
 

@@ -8,6 +8,7 @@ import path from 'node:path';
 import mqttjs from 'mqtt';
 import { startAedes, type AedesBroker } from './helpers/aedes';
 import { startMosquitto } from './helpers/mosquitto';
+import { waitFor } from './helpers/wait';
 
 const test = anyTest.serial;
 const ROOT = path.join(__dirname, '..');
@@ -99,8 +100,7 @@ test('examples/telemetry.ts publishes 10 JSON readings at QoS 0, disconnects and
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout.match(/^published /gm)?.length, 10);
   t.regex(r.stdout, /disconnected: disconnect requested/);
-  const deadline = Date.now() + 5000;
-  while (readings.length < 10 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+  await waitFor('10 readings at MQTT.js', () => readings.length >= 10, { detail: () => `have ${readings.length}` });
   t.is(readings.length, 10);
   t.true(readings.every((x) => typeof x.temp === 'number' && typeof x.ts === 'number'));
 });

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startPeer, median, percentile, ours, mqttJs, BenchClient, PAYLOAD } from './lib';
 import { startMosquitto } from '../__test__/helpers/mosquitto';
+import { sleep } from '../__test__/helpers/wait';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const N = Number(process.env.BENCH_N ?? 200_000);
@@ -95,7 +96,7 @@ async function latency(make: Factory, port: number): Promise<{ p50: number; p99:
   const topic = `bench/lat/${Math.random().toString(36).slice(2)}`;
   // Subscribe (the subscriber's `receive` resolves after 1 message; prime it).
   const primed = sub.receive(topic, 1);
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   await pub.publishMany(topic, 1, 0);
   await primed;
   const samples: number[] = [];
