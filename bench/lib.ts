@@ -5,7 +5,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import * as path from 'node:path';
 import mqtt from 'mqtt-rs-client';
 import * as mqttjs from 'mqtt';
-import { run } from '../__test__/helpers/run';
+import { ROOT, run } from '../__test__/helpers/run';
 
 export const PAYLOAD = Buffer.alloc(64, 'x');
 
@@ -14,9 +14,9 @@ export interface Peer {
   stop(): void;
 }
 
-/** The bench-peer binary (cargo build --release -p bench-peer). */
+/** The bench-peer binary (cargo build --release -p bench-peer), in CARGO_TARGET_DIR when that is set. */
 export async function startPeer(): Promise<Peer> {
-  const bin = path.join(__dirname, '..', 'target', 'release', 'bench-peer');
+  const bin = path.join(process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target'), 'release', 'bench-peer');
   const child = run(bin, ['0'], { timeoutMs: 0, inheritStderr: true });
   const line = await child.waitLine(/^port \d+$/);
   return { port: Number(line.split(' ')[1]), stop: () => child.kill('SIGTERM') };
