@@ -17,8 +17,10 @@ import { waitFor } from './wait';
 export const ROOT = path.join(__dirname, '..', '..');
 
 export interface RunOptions {
-  /** Added to this process's environment. */
+  /** Added to `baseEnv`. */
   env?: Record<string, string>;
+  /** The environment to start from (default: this process's). */
+  baseEnv?: NodeJS.ProcessEnv;
   /** Default: the repository root. */
   cwd?: string;
   /** SIGKILL after this long (default 30 000 ms; 0: never); `timedOut` then says so. */
@@ -60,7 +62,7 @@ export function run(command: string, args: string[], o: RunOptions = {}): Run {
   const name = line.length > 80 ? `${line.slice(0, 77)}...` : line;
   const child = spawn(command, args, {
     cwd: o.cwd ?? ROOT,
-    env: { ...process.env, ...o.env },
+    env: { ...(o.baseEnv ?? process.env), ...o.env },
     stdio: ['ignore', 'pipe', o.inheritStderr ? 'inherit' : 'pipe'],
   });
   let stdout = '';
