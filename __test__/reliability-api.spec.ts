@@ -34,6 +34,7 @@ import {
   PacketType, Peer, decodePublish, packets, splitFrame, startPeer, type PeerConnection,
 } from './helpers/peer';
 import { run } from './helpers/run';
+import { waitFor } from './helpers/wait';
 
 // ---- shared bits ---------------------------------------------------------
 
@@ -84,28 +85,15 @@ class Events {
   }
 
   private wait<T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
-    const now = check();
-    if (now !== undefined) return Promise.resolve(now);
-    return new Promise((resolve, reject) => {
-      const wake = () => {
-        const v = check();
-        if (v !== undefined) {
-          done();
-          resolve(v);
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
+    return waitFor(what, check, {
+      signal: this.waiters,
+      timeoutMs,
+      label: `conn ${this.conn}`,
+      detail: () => {
         const types = this.log.map((l) => l.type);
-        reject(new Error(`conn ${this.conn}: timed out after ${timeoutMs} ms waiting for ${what}; ` +
-          `events so far: ${JSON.stringify(types.slice(0, 40))}${types.length > 40 ? ` (+${types.length - 40})` : ''}` +
-          (this.unbound.length ? `; not bound: ${this.unbound.join('; ')}` : '')));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(wake);
-      };
-      this.waiters.add(wake);
+        return `events so far: ${JSON.stringify(types.slice(0, 40))}${types.length > 40 ? ` (+${types.length - 40})` : ''}` +
+          (this.unbound.length ? `; not bound: ${this.unbound.join('; ')}` : '');
+      },
     });
   }
 
