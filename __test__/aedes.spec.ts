@@ -8,14 +8,12 @@ import anyTest from 'ava';
 // Serial: the connection limit (16) is per process, and timing-sensitive
 // tests should not compete with each other for the two cores.
 const test = anyTest.serial;
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import mqttjs from 'mqtt';
 import mqtt from 'mqtt-rs-client';
 import { startAedes, type AedesBroker } from './helpers/aedes';
 import { connectAndSubscribe, openRecorded, sleep, uid } from './helpers/client';
-
-const ROOT = path.join(__dirname, '..');
+import { runTs } from './helpers/run';
+import { waitFor } from './helpers/wait';
 
 let broker: AedesBroker;
 const connects = new Map<string, number>();
@@ -152,8 +150,7 @@ test('interop with MQTT.js both ways at QoS 0 and 1', async (t) => {
   await js.publishAsync(`${base}/js/1`, 'j1', { qos: 1 });
   const msgs = await rec.count('message', 2);
   t.deepEqual(msgs.map((m) => [m.topic, m.payload, m.qos]), [[`${base}/js/0`, 'j0', 0], [`${base}/js/1`, 'j1', 1]]);
-  const deadline = Date.now() + 5000;
-  while (got.length < 2 && Date.now() < deadline) await sleep(10);
+  await waitFor('2 messages at MQTT.js', () => got.length >= 2, { intervalMs: 10, detail: () => JSON.stringify(got) });
   t.deepEqual(got.sort(), [[`${base}/rs/0`, 'r0', 0], [`${base}/rs/1`, 'r1', 1]]);
 });
 
@@ -185,28 +182,7 @@ test('broker restart on the same port: auto-reconnect and re-subscription from t
 });
 
 /** Runs a TypeScript snippet in a child Node process; resolves with its exit code and output. */
-function runChild(code: string, env: Record<string, string>, timeoutMs = 15_000) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }>((resolve) => {
-    const child = spawn(process.execPath, ['--import=tsx', '-e', code], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, timedOut });
-    });
-  });
-}
+const runChild = (code: string, env: Record<string, string>, timeoutMs = 15_000) => runTs(['-e', code], { env, timeoutMs }).exit;
 
 test('an open connection keeps the process alive; after disconnect it exits on its own', async (t) => {
   // Stays alive: nothing but the MQTT connection is left in the event loop.

@@ -3,75 +3,16 @@
 // for the demo's MQTT_URL path, when installed).
 
 import anyTest from 'ava';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import mqttjs from 'mqtt';
 import { startAedes, type AedesBroker } from './helpers/aedes';
 import { startMosquitto } from './helpers/mosquitto';
+import { runTs } from './helpers/run';
+import { waitFor } from './helpers/wait';
 
 const test = anyTest.serial;
-const ROOT = path.join(__dirname, '..');
 
-interface Run {
-  stdout: () => string;
-  /** resolves when a line of stdout matches */
-  waitLine(re: RegExp, timeoutMs?: number): Promise<string>;
-  exit: Promise<{ code: number | null; stdout: string; stderr: string }>;
-  kill(): void;
-}
-
-function run(script: string, env: Record<string, string>, timeoutMs = 30_000): Run {
-  const child = spawn(process.execPath, ['--import=tsx', script], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  const waiters = new Set<() => void>();
-  child.stdout.on('data', (d) => {
-    stdout += d;
-    for (const w of [...waiters]) w();
-  });
-  child.stderr.on('data', (d) => { stderr += d; });
-  const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const exit = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    child.on('exit', (code) => {
-      clearTimeout(killer);
-      for (const w of [...waiters]) w();
-      resolve({ code, stdout, stderr });
-    });
-  });
-  return {
-    stdout: () => stdout,
-    exit,
-    kill: () => child.kill('SIGKILL'),
-    waitLine(re, ms = 10_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const line = stdout.split('\n').find((l) => re.test(l));
-          if (line !== undefined) {
-            done();
-            resolve(line);
-          } else if (child.exitCode !== null || child.signalCode !== null) {
-            done();
-            reject(new Error(`${script} exited before printing ${re}:\n${stdout}\n${stderr}`));
-          }
-        };
-        const timer = setTimeout(() => {
-          done();
-          reject(new Error(`${script}: no line matching ${re} within ${ms} ms:\n${stdout}\n${stderr}`));
-        }, ms);
-        const done = () => {
-          clearTimeout(timer);
-          waiters.delete(check);
-        };
-        waiters.add(check);
-        check();
-      });
-    },
-  };
-}
+/** A program of this repository in a child `node --import=tsx`, killed after 30 s. */
+const run = (script: string, env: Record<string, string>) => runTs([script], { env });
 
 let broker: AedesBroker;
 let url: string;
@@ -99,8 +40,7 @@ test('examples/telemetry.ts publishes 10 JSON readings at QoS 0, disconnects and
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout.match(/^published /gm)?.length, 10);
   t.regex(r.stdout, /disconnected: disconnect requested/);
-  const deadline = Date.now() + 5000;
-  while (readings.length < 10 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+  await waitFor('10 readings at MQTT.js', () => readings.length >= 10, { detail: () => `have ${readings.length}` });
   t.is(readings.length, 10);
   t.true(readings.every((x) => typeof x.temp === 'number' && typeof x.ts === 'number'));
 });
@@ -150,16 +90,7 @@ test('examples/resilient.ts reconnects after a broker restart and re-subscribes 
   own = await startAedes(port);
   // connected and subscribed a second time (the first delay is 1 s).
   await app.waitLine(/^connected$/);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no re-subscription:\n${app.stdout()}`)), 10_000);
-    const poll = setInterval(() => {
-      if ((app.stdout().match(/^subscribed to sensors\/#/gm) ?? []).length >= 2) {
-        clearInterval(poll);
-        clearTimeout(timer);
-        resolve();
-      }
-    }, 20);
-  });
+  await app.waitOutput('the re-subscription', (out) => (out.match(/^subscribed to sensors\/#/gm) ?? []).length >= 2);
   await publish('sensors/garage', 'after restart');
   const r = await app.exit;
   t.is(r.code, 0, r.stderr);

@@ -11,6 +11,7 @@ import mqttjs from 'mqtt';
 import mqtt from 'mqtt-rs-client';
 import { connectAndSubscribe, openRecorded, Recorder, sleep, track, uid } from './helpers/client';
 import { startMosquitto, type Mosquitto } from './helpers/mosquitto';
+import { waitFor } from './helpers/wait';
 
 let broker: Mosquitto | null = null;
 
@@ -192,8 +193,7 @@ test('explicit disconnect flushes what was queued, and nothing reconnects afterw
   const d = await rec.next('disconnected');
   t.is(d.reason, 'disconnect requested');
 
-  const deadline = Date.now() + 5000;
-  while (received.length < 20 && Date.now() < deadline) await sleep(20);
+  await waitFor('20 messages at MQTT.js', () => received.length >= 20, { detail: () => JSON.stringify(received) });
   t.deepEqual(received, Array.from({ length: 20 }, (_, i) => `m${i}`));
   // Ten times the reconnect delay: still no new connection.
   await sleep(1000);
@@ -219,8 +219,7 @@ test('interop with MQTT.js both ways at QoS 0 and 1', async (t) => {
   // this client -> MQTT.js
   t.is(mqtt.publish(rec.conn, `${base}/from-rs/q0`, 'zero', 0), 0);
   t.is(mqtt.publish(rec.conn, `${base}/from-rs/q1`, Buffer.from([0, 1, 254, 255]), 1), 0);
-  const deadline = Date.now() + 5000;
-  while (fromRs.length < 2 && Date.now() < deadline) await sleep(20);
+  await waitFor('2 messages at MQTT.js', () => fromRs.length >= 2, { detail: () => `have ${fromRs.length}` });
   fromRs.sort((a, b) => a.topic.localeCompare(b.topic));
   t.is(fromRs.length, 2);
   t.like(fromRs[0], { topic: `${base}/from-rs/q0`, qos: 0 });

@@ -20,7 +20,6 @@ import anyTest, { type ExecutionContext } from 'ava';
 // Serial: the connection limit (16) is per process, and timing-sensitive
 // tests should not compete with each other for the two cores.
 const test = anyTest.serial;
-import { spawn, spawnSync } from 'node:child_process';
 import dns from 'node:dns/promises';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -34,8 +33,8 @@ import { freePort } from './helpers/net';
 import {
   PacketType, Peer, decodePublish, packets, splitFrame, startPeer, type PeerConnection,
 } from './helpers/peer';
-
-const ROOT = path.join(__dirname, '..');
+import { run } from './helpers/run';
+import { waitFor } from './helpers/wait';
 
 // ---- shared bits ---------------------------------------------------------
 
@@ -86,30 +85,18 @@ class Events {
   }
 
   private wait<T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
-    const now = check();
-    if (now !== undefined) return Promise.resolve(now);
-    return new Promise((resolve, reject) => {
-      const wake = () => {
-        const v = check();
-        if (v !== undefined) {
-          done();
-          resolve(v);
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
+    return waitFor(what, check, {
+      signal: this.waiters,
+      timeoutMs,
+      label: `conn ${this.conn}`,
+      detail: () => {
         const types = this.log.map((l) => l.type);
-        reject(new Error(`conn ${this.conn}: timed out after ${timeoutMs} ms waiting for ${what}; ` +
-          `events so far: ${JSON.stringify(types.slice(0, 40))}${types.length > 40 ? ` (+${types.length - 40})` : ''}` +
-          (this.unbound.length ? `; not bound: ${this.unbound.join('; ')}` : '')));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(wake);
-      };
-      this.waiters.add(wake);
+        return `events so far: ${JSON.stringify(types.slice(0, 40))}${types.length > 40 ? ` (+${types.length - 40})` : ''}` +
+          (this.unbound.length ? `; not bound: ${this.unbound.join('; ')}` : '');
+      },
     });
   }
+
 }
 
 /** open() that fails the test on -1, disconnects at teardown and records events. */
@@ -155,24 +142,10 @@ async function startPeer6(): Promise<Peer | null> {
 interface ChildResult { code: number | null; signal: string | null; stdout: string; stderr: string; timedOut: boolean; ms: number }
 
 /** Runs `argv` (node and a snippet, possibly behind a wrapper); killed after `timeoutMs`. */
-function runProcess(argv: string[], env: Record<string, string>, timeoutMs: number): Promise<ChildResult> {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const child = spawn(argv[0], argv.slice(1), { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, timedOut, ms: performance.now() - started });
-    });
-  });
+async function runProcess(argv: string[], env: Record<string, string>, timeoutMs: number): Promise<ChildResult> {
+  const started = performance.now();
+  const r = await run(argv[0], argv.slice(1), { env, timeoutMs }).exit;
+  return { ...r, ms: performance.now() - started };
 }
 
 /** Runs a TypeScript snippet in a child Node process (the package resolves as 'mqtt-rs-client'). */
@@ -300,12 +273,12 @@ test('defect 14: a name that resolves to ::1 first and then 127.0.0.1 reaches a 
   const hosts = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rel-hosts-')), 'hosts');
   fs.writeFileSync(hosts, '::1 localhost\n127.0.0.1 localhost\n');
   t.teardown(() => fs.rmSync(path.dirname(hosts), { recursive: true, force: true }));
-  const probe = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
-    `mount --bind "${hosts}" /etc/hosts && getent ahosts localhost`], { encoding: 'utf8', timeout: 10_000 });
-  const order = (probe.stdout ?? '').split('\n').filter((l) => l.includes('STREAM')).map((l) => l.split(/\s+/)[0]);
-  if (probe.status !== 0 || order[0] !== '::1' || !order.includes('127.0.0.1')) {
+  const probe = await run('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
+    `mount --bind "${hosts}" /etc/hosts && getent ahosts localhost`], { timeoutMs: 10_000 }).exit;
+  const order = probe.stdout.split('\n').filter((l) => l.includes('STREAM')).map((l) => l.split(/\s+/)[0]);
+  if (probe.code !== 0 || order[0] !== '::1' || !order.includes('127.0.0.1')) {
     t.log(`NOTE: localhost resolves to IPv4 only here and no private mount namespace is available ` +
-      `(unshare: ${probe.status} ${probe.stderr?.trim() ?? ''}); only the IPv4 connect is checked`);
+      `(unshare: ${probe.code} ${probe.stderr.trim()}); only the IPv4 connect is checked`);
     const ev = openEvents(t, 'localhost', peer.port);
     await accept(peer);
     await ev.find('connected');

@@ -36,6 +36,7 @@ import mqttjs from 'mqtt';
 import mqtt from 'mqtt-rs-client';
 import { openRecorded, sleep, track, uid } from './helpers/client';
 import { startMosquitto, type Mosquitto } from './helpers/mosquitto';
+import { waitFor } from './helpers/wait';
 
 // Serial: the connection limit (16) is per process, and the flood and the
 // timing checks should not compete with each other for the two cores.
@@ -81,24 +82,12 @@ class AllEvents {
 
   /** Resolves once `check()` is true (re-checked on every event); rejects after `timeoutMs`. */
   wait(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-    if (check()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const wake = () => {
-        if (check()) {
-          done();
-          resolve();
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`conn ${this.conn}: timed out after ${timeoutMs} ms waiting for ${what}; events: ${JSON.stringify(this.types)}`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(wake);
-      };
-      this.waiters.add(wake);
-    });
+    return waitFor(what, check, {
+      signal: this.waiters,
+      timeoutMs,
+      label: `conn ${this.conn}`,
+      detail: () => `events: ${JSON.stringify(this.types)}`,
+    }).then(() => undefined);
   }
 }
 
@@ -125,13 +114,8 @@ async function orAfter<T, F>(p: Promise<T>, ms: number, fallback: F): Promise<T 
 }
 
 /** Polls `check` every 20 ms until it is true or `timeoutMs` has passed; returns the last result. */
-async function pollUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > deadline) return false;
-    await sleep(20);
-  }
-  return true;
+function pollUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  return waitFor('the condition', check, { timeoutMs }).then(() => true, () => false);
 }
 
 // ---- defect 1: inbound memory bounded under a flood -----------------------------

@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import mqtt from 'mqtt-rs-client';
 import { openRecorded, sleep, uid } from './helpers/client';
 import { PacketType, decodePublish, packets, splitFrame, startPeer, type Frame, type PeerConnection } from './helpers/peer';
+import { waitFor } from './helpers/wait';
 
 const test = anyTest.serial;
 
@@ -161,8 +162,10 @@ async function slowNetwork(t: ExecutionContext, qos: 0 | 1): Promise<void> {
   t.is(mqtt.state(rec.conn), 'connected', 'backpressure is not an error of the link');
 
   // Full speed: everything accepted arrives, whole and in order.
-  const deadline = performance.now() + 40_000;
-  while (parsed < accepted && failure === null && !c.closed && performance.now() < deadline) await sleep(20);
+  await waitFor('every accepted PUBLISH at the peer', () => parsed >= accepted || failure !== null || c.closed, {
+    timeoutMs: 40_000,
+    detail: () => `${parsed} of ${accepted} parsed`,
+  });
   t.is(failure, null);
   t.is(parsed, accepted, 'one PUBLISH frame per publish() that returned 0');
 

@@ -3,15 +3,12 @@
 // the three test servers (mosquitto, aedes, the scripted peer) answer.
 
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import mqttjs from 'mqtt';
 import mqtt, { coreVersion } from 'mqtt-rs-client';
 import { startAedes } from './helpers/aedes';
 import { startMosquitto } from './helpers/mosquitto';
 import { PacketType, decodeConnect, decodePublish, packetId, packets, startPeer } from './helpers/peer';
-
-const ROOT = path.join(__dirname, '..');
+import { run } from './helpers/run';
 
 /** Connects MQTT.js, subscribes, publishes one message to itself, returns its payload. */
 async function roundTrip(port: number, opts: mqttjs.IClientOptions = {}): Promise<string> {
@@ -31,7 +28,7 @@ test('the addon answers through the TypeScript API', (t) => {
   t.is(mqtt.coreVersion(), coreVersion());
 });
 
-test('the package root works with require(), default import and namespace import', (t) => {
+test('the package root works with require(), default import and namespace import', async (t) => {
   const script = [
     "import { createRequire } from 'node:module';",
     "import mqtt from 'mqtt-rs-client';",
@@ -39,8 +36,8 @@ test('the package root works with require(), default import and namespace import
     "const cjs = createRequire(import.meta.url)('mqtt-rs-client');",
     'console.log(JSON.stringify([typeof mqtt.coreVersion, typeof ns.coreVersion, typeof cjs.coreVersion, typeof cjs.default.coreVersion]));',
   ].join('\n');
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
-  t.is(r.status, 0, r.stderr);
+  const r = await run(process.execPath, ['--input-type=module', '-e', script]).exit;
+  t.is(r.code, 0, r.stderr);
   t.deepEqual(JSON.parse(r.stdout), ['function', 'function', 'function', 'function']);
 });
 

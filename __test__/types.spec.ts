@@ -11,10 +11,10 @@
 // either, the @ts-expect-error lines would be unused (TS2578).
 
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { run as runProcess } from './helpers/run';
 
 const ROOT = path.join(__dirname, '..');
 
@@ -28,13 +28,9 @@ interface Exit {
 // would point a child npm back at this repository.
 const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
 
-function run(file: string, args: string[], cwd: string): Promise<Exit> {
-  return new Promise((resolve) => {
-    execFile(file, args, { cwd, env: CLEAN_ENV, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr: stderr || (err && !stdout ? err.message : '') });
-    });
-  });
+async function run(file: string, args: string[], cwd: string): Promise<Exit> {
+  const r = await runProcess(file, args, { cwd, baseEnv: CLEAN_ENV, timeoutMs: 0 }).exit;
+  return { code: r.code !== null && r.code >= 0 ? r.code : -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 interface Compiler {

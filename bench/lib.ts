@@ -1,12 +1,11 @@
 // Shared pieces of the benchmarks: the fast Rust peer, timing, medians,
 // and a uniform face over the two clients being compared.
 
-import { spawn, ChildProcess } from 'node:child_process';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 import mqtt from 'mqtt-rs-client';
 import * as mqttjs from 'mqtt';
+import { ROOT, run } from '../__test__/helpers/run';
 
 export const PAYLOAD = Buffer.alloc(64, 'x');
 
@@ -15,15 +14,12 @@ export interface Peer {
   stop(): void;
 }
 
-/** The bench-peer binary (cargo build --release -p bench-peer). */
+/** The bench-peer binary (cargo build --release -p bench-peer), in CARGO_TARGET_DIR when that is set. */
 export async function startPeer(): Promise<Peer> {
-  const bin = path.join(__dirname, '..', 'target', 'release', 'bench-peer');
-  const child: ChildProcess = spawn(bin, ['0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line: string = await new Promise((resolve, reject) => {
-    child.once('error', reject);
-    readline.createInterface({ input: child.stdout! }).once('line', resolve);
-  });
-  return { port: Number(line.split(' ')[1]), stop: () => child.kill() };
+  const bin = path.join(process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target'), 'release', 'bench-peer');
+  const child = run(bin, ['0'], { timeoutMs: 0, inheritStderr: true });
+  const line = await child.waitLine(/^port \d+$/);
+  return { port: Number(line.split(' ')[1]), stop: () => child.kill('SIGTERM') };
 }
 
 export function median(xs: number[]): number {

@@ -32,6 +32,7 @@ import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import mqtt from 'mqtt-rs-client';
 import { startMosquitto } from '../__test__/helpers/mosquitto';
+import { sleep } from '../__test__/helpers/wait';
 
 const num = (v: string | undefined, d: number): number => (v === undefined || v === '' ? d : Number(v));
 const N = num(process.env.FLUSH_MESSAGES, 65536);
@@ -271,7 +272,7 @@ async function main(): Promise<number> {
   log(`mosquitto has them (${storeMs.toFixed(0)} ms after the first publish)`);
   mqtt.disconnect(probe);
   mqtt.disconnect(pub);
-  await new Promise((r) => setTimeout(r, 500)); // let the broker settle; a sample or two before the flush
+  await sleep(500); // let the broker settle; a sample or two before the flush
 
   // 3. the flush
   const sub = await open('flush-subscriber');
@@ -330,7 +331,7 @@ async function main(): Promise<number> {
   loopOn = false;
   setPhase('end');
   log('flush complete');
-  await new Promise((r) => setTimeout(r, 1000)); // RSS after the flush
+  await sleep(1000); // RSS after the flush
   report('ok');
   for (const c of [sub, noise]) mqtt.disconnect(c);
   await broker.stop();

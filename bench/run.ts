@@ -6,9 +6,10 @@
 
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { startPeer, median, percentile, ours, mqttJs, BenchClient, PAYLOAD } from './lib';
 import { startMosquitto } from '../__test__/helpers/mosquitto';
+import { runTs } from '../__test__/helpers/run';
+import { sleep } from '../__test__/helpers/wait';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const N = Number(process.env.BENCH_N ?? 200_000);
@@ -95,7 +96,7 @@ async function latency(make: Factory, port: number): Promise<{ p50: number; p99:
   const topic = `bench/lat/${Math.random().toString(36).slice(2)}`;
   // Subscribe (the subscriber's `receive` resolves after 1 message; prime it).
   const primed = sub.receive(topic, 1);
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   await pub.publishMany(topic, 1, 0);
   await primed;
   const samples: number[] = [];
@@ -112,11 +113,9 @@ async function latency(make: Factory, port: number): Promise<{ p50: number; p99:
 }
 
 /** RSS per connection, each client kind in a fresh process. */
-function memoryPerConnection(kind: 'ours' | 'mqttjs', port: number): number {
-  const r = spawnSync(process.execPath, ['--expose-gc', '--import=tsx', path.join(__dirname, 'memory.ts'), kind, String(port)], {
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) throw new Error(`memory.ts failed: ${r.stderr}`);
+async function memoryPerConnection(kind: 'ours' | 'mqttjs', port: number): Promise<number> {
+  const r = await runTs(['--expose-gc', path.join(__dirname, 'memory.ts'), kind, String(port)], { timeoutMs: 0 }).exit;
+  if (r.code !== 0) throw new Error(`memory.ts failed: ${r.stderr}`);
   return Number(r.stdout.trim());
 }
 
@@ -150,8 +149,8 @@ async function againstPeer(port: number) {
   console.log(`raw-socket ceiling (node net): write ${median(raws.map((r) => r.write)).toFixed(0)} msg/s, read ${median(raws.map((r) => r.read)).toFixed(0)} msg/s`);
   const mem: [number[], number[]] = [[], []];
   for (let r = 0; r < 3; r++) {
-    mem[0].push(memoryPerConnection('ours', peer.port));
-    mem[1].push(memoryPerConnection('mqttjs', peer.port));
+    mem[0].push(await memoryPerConnection('ours', peer.port));
+    mem[1].push(await memoryPerConnection('mqttjs', peer.port));
   }
   row('RSS per connection (KiB)', median(mem[0]) / 1024, median(mem[1]) / 1024);
 }

@@ -10,8 +10,9 @@
 //      dashboard prints what arrives.
 // Prints what flows and exits 0 (1 if something did not arrive in time).
 
-import { startAedes } from './aedes-broker';
 import mqtt from 'mqtt-rs-client';
+import { parseMqttUrl } from '../examples/broker';
+import { startAedes } from './aedes-broker';
 
 const COMMANDS = [{ action: 'open' }, { action: 'close' }, { action: 'calibrate', offset: 0.5 }];
 const READINGS = 10;
@@ -21,12 +22,8 @@ function log(who: string, text: string): void {
 }
 
 async function startBroker(): Promise<{ host: string; port: number; close(): Promise<void> }> {
-  const url = process.env.MQTT_URL;
-  if (url) {
-    const u = new URL(url);
-    const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
-    return { host, port: u.port ? Number(u.port) : 1883, close: async () => {} };
-  }
+  const given = parseMqttUrl(process.env.MQTT_URL);
+  if (given) return { ...given, close: async () => {} };
   const broker = await startAedes();
   log('broker', `aedes listening on 127.0.0.1:${broker.port}`);
   return { host: '127.0.0.1', port: broker.port, close: () => broker.close() };

@@ -10,6 +10,10 @@
 
 import type { ExecutionContext } from 'ava';
 import mqtt, { type MqttEvents, type MqttEventName, type MqttOpenOptions } from 'mqtt-rs-client';
+import { sleep, waitFor } from './wait';
+
+// Kept here for the specs that import it from this module.
+export { sleep };
 
 let counter = 0;
 
@@ -66,25 +70,11 @@ export class Recorder {
       }
       return undefined;
     };
-    const now = check();
-    if (now !== undefined) return Promise.resolve(now);
-    return new Promise((resolve, reject) => {
-      const wake = () => {
-        const e = check();
-        if (e !== undefined) {
-          done();
-          resolve(e);
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`conn ${this.conn}: timed out waiting for ${type}; events so far: ${JSON.stringify(this.types)}`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(wake);
-      };
-      this.waiters.add(wake);
+    return waitFor(type, check, {
+      signal: this.waiters,
+      timeoutMs,
+      label: `conn ${this.conn}`,
+      detail: () => `events so far: ${JSON.stringify(this.types)}`,
     });
   }
 
@@ -95,23 +85,11 @@ export class Recorder {
   /** Resolves once `n` events of `type` have been seen in total. */
   count<E extends MqttEventName>(type: E, n: number, timeoutMs = 10_000): Promise<MqttEvents[E][]> {
     const list = this.seen[type] as MqttEvents[E][];
-    if (list.length >= n) return Promise.resolve(list);
-    return new Promise((resolve, reject) => {
-      const wake = () => {
-        if (list.length >= n) {
-          done();
-          resolve(list);
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`conn ${this.conn}: timed out waiting for ${n} ${type} events (have ${list.length})`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(wake);
-      };
-      this.waiters.add(wake);
+    return waitFor(`${n} ${type} events`, () => list.length >= n && list, {
+      signal: this.waiters,
+      timeoutMs,
+      label: `conn ${this.conn}`,
+      detail: () => `have ${list.length}`,
     });
   }
 }
@@ -153,9 +131,4 @@ export async function connectAndSubscribe(
     t.true(s.ok, `subscribe ${f}`);
   }
   return rec;
-}
-
-/** Resolves after `ms` (used only to give something the chance to happen, never to time it). */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

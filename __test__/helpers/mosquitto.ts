@@ -7,11 +7,12 @@
 // Returns null when mosquitto is not installed, unless the environment sets
 // MQTT_REQUIRE_MOSQUITTO=1 (CI does): then a missing broker is an error.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, waitForPort } from './net';
+import { canConnect, freePort } from './net';
+import { run, type Run } from './run';
+import { waitFor } from './wait';
 
 export interface MosquittoOptions {
   /** user -> password; written with `mosquitto_passwd -b -c` */
@@ -96,8 +97,8 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     let create = true;
     for (const [user, pass] of Object.entries(opts.passwords)) {
       const args = create ? ['-b', '-c', pwFile, user, pass] : ['-b', pwFile, user, pass];
-      const r = spawnSync(pwBin, args, { encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`mosquitto_passwd failed: ${r.stderr}`);
+      const r = await run(pwBin, args).exit;
+      if (r.code !== 0) throw new Error(`mosquitto_passwd failed: ${r.stderr}`);
       create = false;
     }
     conf.push(`password_file ${pwFile}`);
@@ -114,33 +115,30 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     }
   };
 
-  let child: ChildProcess | null = null;
-  let exited: Promise<void> = Promise.resolve();
+  let child: Run | null = null;
 
   async function start(): Promise<void> {
-    let stderr = '';
-    const proc = spawn(bin!, ['-c', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-    proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-    let dead = false;
-    exited = new Promise((resolve) => proc.once('exit', () => { dead = true; resolve(); }));
-    proc.once('error', (e) => { stderr += String(e); dead = true; });
+    const proc = run(bin!, ['-c', confFile], { timeoutMs: 0 });
     child = proc;
     // Poll until the port accepts; give up early if mosquitto exited.
-    const deadline = Date.now() + 10_000;
-    while (!dead && Date.now() < deadline) {
-      if (await waitForPort(port, 100)) return;
+    try {
+      await waitFor(`mosquitto to accept on port ${port}`, async () => {
+        if (proc.exited) throw new Error('mosquitto exited');
+        return canConnect(port);
+      }, { timeoutMs: 10_000, intervalMs: 25 });
+    } catch (e) {
+      proc.kill('SIGKILL');
+      throw new Error(`mosquitto did not come up on port ${port} (${(e as Error).message}):\n${proc.stderr()}\n${readLog()}`);
     }
-    proc.kill('SIGKILL');
-    throw new Error(`mosquitto did not come up on port ${port}:\n${stderr}\n${readLog()}`);
   }
 
   async function stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const proc = child;
     child = null;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    if (!proc || proc.exited) return;
     const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
     proc.kill(signal);
-    await exited;
+    await proc.exit;
     clearTimeout(timer);
   }
 
@@ -162,6 +160,6 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
       await stop(signal);
       await start();
     },
-    pid: () => child?.pid,
+    pid: () => child?.child.pid,
   };
 }

@@ -1,6 +1,10 @@
 // Small network utilities shared by the test helpers.
 
 import net from 'node:net';
+import { sleep, waitFor } from './wait';
+
+// Kept here for the files that import it from this module.
+export { sleep };
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (bind to 0, read, close). */
 export function freePort(): Promise<number> {
@@ -15,21 +19,17 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Resolves true once a TCP connect to host:port succeeds, false after timeoutMs. */
-export async function waitForPort(port: number, timeoutMs = 5000, host = '127.0.0.1'): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, host);
-      s.once('connect', () => { s.destroy(); resolve(true); });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return true;
-    await sleep(25);
-  }
-  return false;
+/** One TCP connect to host:port: true if it was accepted (the socket is closed at once). */
+export function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = net.connect(port, host);
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves true once a TCP connect to host:port succeeds, false after timeoutMs. */
+export function waitForPort(port: number, timeoutMs = 5000, host = '127.0.0.1'): Promise<boolean> {
+  return waitFor(`${host}:${port} to accept`, () => canConnect(port, host), { timeoutMs, intervalMs: 25 })
+    .then(() => true, () => false);
 }

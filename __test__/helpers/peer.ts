@@ -15,6 +15,7 @@
 
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { waitFor } from './wait';
 
 export const PacketType = {
   CONNECT: 1, CONNACK: 2, PUBLISH: 3, PUBACK: 4, PUBREC: 5, PUBREL: 6, PUBCOMP: 7,
@@ -168,33 +169,11 @@ export const packetId = (f: Frame): number => f.body.readUInt16BE(0);
 
 /** Re-checks `check` on every `signal` until it returns a value, or times out. */
 function waitUntil<T>(signal: Set<() => void>, check: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
+  // The first check runs here, as it always has: a value already there
+  // resolves at once, and an exception (a closed link) is thrown by the call.
   const now = check();
   if (now !== undefined) return Promise.resolve(now);
-  return new Promise<T>((resolve, reject) => {
-    const wake = () => {
-      let v: T | undefined;
-      try {
-        v = check();
-      } catch (e) {
-        done();
-        reject(e);
-        return;
-      }
-      if (v !== undefined) {
-        done();
-        resolve(v);
-      }
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error(`peer: timed out after ${timeoutMs} ms waiting for ${what}`));
-    }, timeoutMs);
-    const done = () => {
-      clearTimeout(timer);
-      signal.delete(wake);
-    };
-    signal.add(wake);
-  });
+  return waitFor(what, check, { signal, timeoutMs, label: 'peer' });
 }
 
 const notify = (signal: Set<() => void>) => { for (const f of [...signal]) f(); };
