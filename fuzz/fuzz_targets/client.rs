@@ -335,7 +335,12 @@ impl Driver<'_> {
                 let mut calls = 0;
                 while self.client.poll_timeout().is_some_and(|t| t <= self.now) {
                     calls += 1;
-                    assert!(calls <= 8, "deadline {:?} still due at {} after 8 calls", self.client.poll_timeout(), self.now);
+                    assert!(
+                        calls <= 8,
+                        "deadline {:?} still due at {} after 8 calls",
+                        self.client.poll_timeout(),
+                        self.now
+                    );
                     self.client.handle_timeout(self.now);
                 }
             }
@@ -354,7 +359,11 @@ impl Driver<'_> {
                 let filters: Vec<(&str, QoS)> = (0..count)
                     .map(|i| {
                         let f = FILTERS[(b as usize >> 2).wrapping_add(i * 3) % FILTERS.len()];
-                        (f, [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::AtLeastOnce, QoS::ExactlyOnce][(i + b as usize) % 4])
+                        (
+                            f,
+                            [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]
+                                [(i + b as usize) % 4],
+                        )
                     })
                     .collect();
                 if let Ok(id) = self.client.subscribe(&filters) {
@@ -363,7 +372,8 @@ impl Driver<'_> {
             }
             14 => {
                 let b = self.input.byte();
-                let filters: Vec<&str> = (0..b as usize % 3).map(|i| FILTERS[(b as usize + i) % FILTERS.len()]).collect();
+                let filters: Vec<&str> =
+                    (0..b as usize % 3).map(|i| FILTERS[(b as usize + i) % FILTERS.len()]).collect();
                 if let Ok(id) = self.client.unsubscribe(&filters) {
                     self.unsub_ids.push(id);
                 }

@@ -69,11 +69,7 @@ fn check(packet: &Packet<'_>, wire: &[u8], max: usize, out: &mut Vec<u8>) {
     if out.len() < len {
         out.resize(len, 0);
     }
-    assert_eq!(
-        packet.encode(&mut out[..len - 1]),
-        Err(EncodeError::BufferTooSmall { needed: len }),
-        "one byte short"
-    );
+    assert_eq!(packet.encode(&mut out[..len - 1]), Err(EncodeError::BufferTooSmall { needed: len }), "one byte short");
     let written = packet.encode(&mut out[..]).expect("encode after encoded_len");
     assert_eq!(written, len);
     let again = &out[..len];

@@ -117,7 +117,12 @@ fn qos(qos: i64) -> std::result::Result<QoS, String> {
 }
 
 /// A whole number in `range`, or the sentence saying what `name` must be.
-fn whole<T: TryFrom<i64>>(name: &str, v: f64, range: std::ops::RangeInclusive<i64>, unit: &str) -> std::result::Result<T, String> {
+fn whole<T: TryFrom<i64>>(
+    name: &str,
+    v: f64,
+    range: std::ops::RangeInclusive<i64>,
+    unit: &str,
+) -> std::result::Result<T, String> {
     let bad = || format!("{name} must be an integer from {} to {}{unit}, got {v}", range.start(), range.end());
     if v.fract() != 0.0 || !v.is_finite() {
         return Err(bad());

@@ -82,13 +82,23 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
                     }
                     if p.topic == "bench/fence" {
                         let count = received.to_string();
-                        let reply = Publish { dup: false, qos: QoS::AtMostOnce, retain: false, topic: "bench/fence", packet_id: None, payload: count.as_bytes() };
+                        let reply = Publish {
+                            dup: false,
+                            qos: QoS::AtMostOnce,
+                            retain: false,
+                            topic: "bench/fence",
+                            packet_id: None,
+                            payload: count.as_bytes(),
+                        };
                         encode(&Packet::Publish(reply), &mut out);
                     }
                 }
                 Packet::Subscribe(s) => {
                     let codes: Vec<u8> = s.filters.iter().map(|(_, q)| q as u8).collect();
-                    encode(&Packet::SubAck(mqtt_core::SubAck { packet_id: s.packet_id, return_codes: &codes }), &mut out);
+                    encode(
+                        &Packet::SubAck(mqtt_core::SubAck { packet_id: s.packet_id, return_codes: &codes }),
+                        &mut out,
+                    );
                     for (filter, _) in s.filters.iter() {
                         if let Some(n) = filter.strip_prefix("bench/source/").and_then(|n| n.parse::<usize>().ok()) {
                             writer.write_all(&out)?;
@@ -119,7 +129,17 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
 fn send_source(w: &mut impl Write, topic: &str, n: usize) -> std::io::Result<()> {
     let payload = [b'x'; 64];
     let mut one = Vec::new();
-    encode(&Packet::Publish(Publish { dup: false, qos: QoS::AtMostOnce, retain: false, topic, packet_id: None, payload: &payload }), &mut one);
+    encode(
+        &Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic,
+            packet_id: None,
+            payload: &payload,
+        }),
+        &mut one,
+    );
     let block: Vec<u8> = one.iter().copied().cycle().take(one.len() * 1024).collect();
     let mut left = n;
     while left > 0 {
@@ -133,12 +153,23 @@ fn send_source(w: &mut impl Write, topic: &str, n: usize) -> std::io::Result<()>
 /// See the module comment: `spec` is `<payload bytes>/<max ms>/<max bytes>`.
 fn flood(stream: &mut TcpStream, topic: &str, spec: &str) -> std::io::Result<()> {
     let mut parts = spec.split('/').map(|p| p.parse::<u64>().ok());
-    let (Some(Some(size)), Some(Some(max_ms)), Some(Some(max_bytes))) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(Some(size)), Some(Some(max_ms)), Some(Some(max_bytes))) = (parts.next(), parts.next(), parts.next())
+    else {
         return Ok(());
     };
     let payload = vec![b'x'; size as usize];
     let mut one = Vec::new();
-    encode(&Packet::Publish(Publish { dup: false, qos: QoS::AtMostOnce, retain: false, topic, packet_id: None, payload: &payload }), &mut one);
+    encode(
+        &Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic,
+            packet_id: None,
+            payload: &payload,
+        }),
+        &mut one,
+    );
     // Blocks of about 256 KiB, whole packets only.
     let block = one.repeat(((256usize << 10) / one.len()).max(1));
     let start = Instant::now();

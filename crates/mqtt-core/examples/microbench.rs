@@ -204,12 +204,7 @@ fn bench_client_receive(config: &Config<'_>, sizes: Sizes, label: &str) {
         assert_eq!(got, MESSAGES as u64);
         got
     });
-    report(
-        &format!("client: receive (handle_input+poll_event), {label}"),
-        "msgs",
-        received,
-        len,
-    );
+    report(&format!("client: receive (handle_input+poll_event), {label}"), "msgs", received, len);
 }
 
 fn sizes(config: &Config<'_>) {

@@ -25,7 +25,7 @@ pub use client::{
     PENDING_RECORD,
 };
 pub use codec::{
-    ConnAck, ConnectReturnCode, Connect, DecodeError, EncodeError, Packet, Publish, QoS,
-    SubAck, SubAckCode, Subscribe, SubscribeFilters, Unsubscribe, UnsubscribeFilters, Will,
+    ConnAck, Connect, ConnectReturnCode, DecodeError, EncodeError, Packet, Publish, QoS, SubAck, SubAckCode, Subscribe,
+    SubscribeFilters, Unsubscribe, UnsubscribeFilters, Will,
 };
 pub use reconnect::ReconnectSchedule;

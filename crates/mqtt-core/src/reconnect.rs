@@ -15,9 +15,7 @@ impl ScheduleError {
     pub fn reason(self) -> &'static str {
         match self {
             ScheduleError::TooManyDelays => "at most 8 reconnect delays",
-            ScheduleError::InvalidDelay => {
-                "a reconnect delay must be a finite number of seconds from 0 to 4294967"
-            }
+            ScheduleError::InvalidDelay => "a reconnect delay must be a finite number of seconds from 0 to 4294967",
         }
     }
 }

@@ -309,7 +309,8 @@ fn mqtt_3_1_3_2_the_same_client_id_and_connect_go_out_on_every_reconnect() {
 #[test]
 fn mqtt_3_1_3_4_mqtt_3_1_3_10_mqtt_3_1_3_11_connect_strings_go_out_as_the_utf8_given() {
     let will = Will { topic: "\u{e9}t\u{e9}/\u{2603}", message: b"", qos: QoS::AtMostOnce, retain: false };
-    let config = Config { will: Some(will), username: Some("\u{fc}ser-\u{1f600}"), ..Config::new("\u{4e2d}\u{6587}-id") };
+    let config =
+        Config { will: Some(will), username: Some("\u{fc}ser-\u{1f600}"), ..Config::new("\u{4e2d}\u{6587}-id") };
     let sent = sent_connect(config);
     let c = connect_of(&sent);
     assert_eq!(c.client_id.as_bytes(), "\u{4e2d}\u{6587}-id".as_bytes());
@@ -317,7 +318,10 @@ fn mqtt_3_1_3_4_mqtt_3_1_3_10_mqtt_3_1_3_11_connect_strings_go_out_as_the_utf8_g
     assert_eq!(c.username.unwrap().as_bytes(), "\u{fc}ser-\u{1f600}".as_bytes());
     // A will topic must be a topic name too (no wildcards).
     let will = Will { topic: "w/#", message: b"", qos: QoS::AtMostOnce, retain: false };
-    assert_eq!(new_client_error(Config { will: Some(will), ..Config::new("c") }), ClientError::Encode(EncodeError::InvalidTopic));
+    assert_eq!(
+        new_client_error(Config { will: Some(will), ..Config::new("c") }),
+        ClientError::Encode(EncodeError::InvalidTopic)
+    );
 }
 
 #[test]
@@ -441,7 +445,11 @@ fn mqtt_3_3_2_2_mqtt_4_7_1_1_publish_to_a_topic_with_wildcards_is_refused() {
     let free = p.c.outbound_free();
     for topic in ["a/+", "+", "#", "a/#", "a+b", "a#"] {
         for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
-            assert_eq!(p.c.publish(topic, b"x", qos, false), Err(ClientError::Topic(TopicError::WildcardInName)), "{topic}");
+            assert_eq!(
+                p.c.publish(topic, b"x", qos, false),
+                Err(ClientError::Topic(TopicError::WildcardInName)),
+                "{topic}"
+            );
         }
     }
     assert_eq!(p.c.outbound_free(), free);
@@ -597,7 +605,8 @@ fn mqtt_4_3_1_1_qos0_goes_out_with_qos_0_and_dup_0_even_when_sent_again_after_a_
 fn mqtt_4_3_2_1_each_qos1_message_gets_a_new_id_dup_0_and_stays_unacknowledged_until_its_puback() {
     let mut p = Peer::reconnecting(Config::new("q1"));
     p.connect();
-    let ids: Vec<u16> = (0..3).map(|_| p.c.publish("same", b"same", QoS::AtLeastOnce, false).unwrap().unwrap()).collect();
+    let ids: Vec<u16> =
+        (0..3).map(|_| p.c.publish("same", b"same", QoS::AtLeastOnce, false).unwrap().unwrap()).collect();
     assert_eq!(ids, [1, 2, 3], "a new id for each message, even the same content");
     let sent = p.drain();
     for (_, b) in packets(&sent) {
@@ -625,7 +634,10 @@ fn mqtt_4_3_2_1_each_qos1_message_gets_a_new_id_dup_0_and_stays_unacknowledged_u
 fn mqtt_4_3_2_2_after_its_puback_the_same_id_is_a_new_publication_even_with_dup() {
     let mut p = Peer::new();
     p.connect();
-    assert_eq!(p.feed(&inbound_publish("t", b"first", QoS::AtLeastOnce, Some(5))), [msg("t", b"first", QoS::AtLeastOnce, false)]);
+    assert_eq!(
+        p.feed(&inbound_publish("t", b"first", QoS::AtLeastOnce, Some(5))),
+        [msg("t", b"first", QoS::AtLeastOnce, false)]
+    );
     assert_eq!(p.drain(), puback(5));
     let again = inbound_publish_flags("t", b"second", QoS::AtLeastOnce, Some(5), true, false);
     assert_eq!(p.feed(&again), [msg("t", b"second", QoS::AtLeastOnce, true)], "delivered, not dropped as a duplicate");
@@ -687,7 +699,9 @@ fn mqtt_4_6_0_1_unacknowledged_messages_are_sent_again_in_their_original_order()
     p.c.publish("new", b"queued during the outage", QoS::AtLeastOnce, false).unwrap();
     p.drop_link();
     p.connect();
-    let expect = |p: &[u16]| -> Vec<(String, Option<u16>, bool)> { p.iter().map(|&id| ("o".to_string(), Some(id), true)).collect() };
+    let expect = |p: &[u16]| -> Vec<(String, Option<u16>, bool)> {
+        p.iter().map(|&id| ("o".to_string(), Some(id), true)).collect()
+    };
     let again = p.drain();
     let mut want = expect(&[ids[0], ids[2], ids[4]]);
     want.push(("new".into(), Some(6), false));
@@ -782,7 +796,10 @@ fn mqtt_4_7_1_2_mqtt_4_7_1_3_misplaced_wildcards_are_refused_by_subscribe_and_un
     p.connect();
     for f in ["a/#/b", "#a", "a#", "a/b#", "a+", "+a", "a/b+/c", "++"] {
         let wildcard = |e: ClientError| {
-            matches!(e, ClientError::Topic(TopicError::MisplacedMultiLevelWildcard | TopicError::MisplacedSingleLevelWildcard))
+            matches!(
+                e,
+                ClientError::Topic(TopicError::MisplacedMultiLevelWildcard | TopicError::MisplacedSingleLevelWildcard)
+            )
         };
         assert!(wildcard(p.c.subscribe(&[("ok", QoS::AtMostOnce), (f, QoS::AtMostOnce)]).unwrap_err()), "{f}");
         assert!(wildcard(p.c.unsubscribe(&[f]).unwrap_err()), "{f}");
@@ -834,7 +851,10 @@ fn mqtt_4_8_0_1_a_protocol_violation_closes_the_link_and_nothing_after_it_is_pro
     let mut bytes = vec![0x50, 2, 0, 1]; // PUBREC: never sent to this client
     bytes.extend(inbound_publish("after", b"", QoS::AtLeastOnce, Some(2)));
     let evs = p.feed(&bytes);
-    assert_eq!(evs, [Ev::Disconnected(DisconnectReason::Protocol(ProtocolError::UnexpectedPacket(PacketType::PubRec)))]);
+    assert_eq!(
+        evs,
+        [Ev::Disconnected(DisconnectReason::Protocol(ProtocolError::UnexpectedPacket(PacketType::PubRec)))]
+    );
     assert_eq!(p.c.poll_action(), Some(LinkAction::Close));
     assert!(p.drain().is_empty(), "no PUBACK for the PUBLISH after the violation");
     assert_eq!(p.c.state(), State::WaitingToReconnect, "the client carries on");
@@ -848,7 +868,10 @@ fn mqtt_4_8_0_2_an_inbound_packet_that_cannot_be_processed_closes_the_link() {
     p.connect();
     let mut bytes = vec![0x40, 3, 0, 1, 0]; // PUBACK with a 3-byte body: malformed
     bytes.extend(inbound_publish("after", b"", QoS::AtLeastOnce, Some(2)));
-    assert_eq!(p.feed(&bytes), [Ev::Disconnected(DisconnectReason::Protocol(ProtocolError::Malformed(DecodeError::LengthMismatch)))]);
+    assert_eq!(
+        p.feed(&bytes),
+        [Ev::Disconnected(DisconnectReason::Protocol(ProtocolError::Malformed(DecodeError::LengthMismatch)))]
+    );
     assert_eq!(p.c.poll_action(), Some(LinkAction::Close));
     assert!(p.drain().is_empty());
     p.connect();
@@ -856,7 +879,10 @@ fn mqtt_4_8_0_2_an_inbound_packet_that_cannot_be_processed_closes_the_link() {
     let mut big = vec![0x90, 100, 0, 1];
     big.extend([0; 98]);
     let evs = p.feed(&big[..8]);
-    assert!(matches!(evs.as_slice(), [Ev::Disconnected(DisconnectReason::Protocol(ProtocolError::Malformed(_)))]), "{evs:?}");
+    assert!(
+        matches!(evs.as_slice(), [Ev::Disconnected(DisconnectReason::Protocol(ProtocolError::Malformed(_)))]),
+        "{evs:?}"
+    );
     assert_eq!(p.c.poll_action(), Some(LinkAction::Close));
     assert!(p.drain().is_empty());
     p.connect();

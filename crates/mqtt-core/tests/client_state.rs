@@ -220,7 +220,10 @@ fn mqtt_4_3_2_2_inbound_qos1_is_acknowledged_with_puback() {
     let mut p = Peer::new();
     p.connect();
     let evs = p.feed(&inbound_publish("cmd/x", b"go", QoS::AtLeastOnce, Some(0x1234)));
-    assert_eq!(evs, [Ev::Message { topic: "cmd/x".into(), payload: b"go".to_vec(), qos: QoS::AtLeastOnce, dup: false }]);
+    assert_eq!(
+        evs,
+        [Ev::Message { topic: "cmd/x".into(), payload: b"go".to_vec(), qos: QoS::AtLeastOnce, dup: false }]
+    );
     assert_eq!(p.drain(), [0x40, 2, 0x12, 0x34]);
 }
 
@@ -296,7 +299,10 @@ fn a_full_outbound_buffer_rejects_a_packet_whole_and_stays_untouched() {
     assert_eq!(p.c.inflight(), 0, "a refused QoS 1 publish takes no packet id or store");
     p.drain();
     assert!(p.c.publish("t", &payload, QoS::AtMostOnce, false).is_ok(), "room again after draining");
-    assert_eq!(p.c.publish("t", &[0; 100], QoS::AtMostOnce, false), Err(mqtt_core::ClientError::TooLarge { size: 105, limit: 64 }));
+    assert_eq!(
+        p.c.publish("t", &[0; 100], QoS::AtMostOnce, false),
+        Err(mqtt_core::ClientError::TooLarge { size: 105, limit: 64 })
+    );
 }
 
 #[test]
@@ -407,7 +413,13 @@ fn mqtt_4_4_0_1_unacked_qos1_is_resent_first_with_dup_and_its_id_then_the_cut_pa
     let summary: Vec<_> = pubs.iter().map(|p| (p.topic, p.packet_id, p.dup)).collect();
     assert_eq!(
         summary,
-        [("q1", Some(a), true), ("q1", Some(b), true), ("q0", None, false), ("q1", Some(c), false), ("new", None, false)]
+        [
+            ("q1", Some(a), true),
+            ("q1", Some(b), true),
+            ("q0", None, false),
+            ("q1", Some(c), false),
+            ("new", None, false)
+        ]
     );
     assert_eq!(pubs[2].payload, b"cut");
 }

@@ -7,9 +7,8 @@
 //! finds them.
 
 use mqtt_core::codec::{
-    decode, frame, ConnAck, ConnectReturnCode, Connect, DecodeError, EncodeError, Packet,
-    Publish, QoS, SubAck, SubAckCode, Subscribe, SubscribeFilters, Unsubscribe,
-    UnsubscribeFilters, Will, MAX_REMAINING_LENGTH,
+    decode, frame, ConnAck, Connect, ConnectReturnCode, DecodeError, EncodeError, Packet, Publish, QoS, SubAck,
+    SubAckCode, Subscribe, SubscribeFilters, Unsubscribe, UnsubscribeFilters, Will, MAX_REMAINING_LENGTH,
 };
 
 /// No size limit for tests that are not about the size limit.
@@ -127,14 +126,7 @@ fn publish<'a>(qos: QoS, topic: &'a str, packet_id: Option<u16>, payload: &'a [u
 }
 
 fn minimal_connect(client_id: &str) -> Connect<'_> {
-    Connect {
-        clean_session: true,
-        keep_alive: 60,
-        client_id,
-        will: None,
-        username: None,
-        password: None,
-    }
+    Connect { clean_session: true, keep_alive: 60, client_id, will: None, username: None, password: None }
 }
 
 /// The flags byte of an encoded CONNECT (offset 9: header 2, name 6, level 1).
@@ -155,7 +147,10 @@ fn all_valid_vectors() -> Vec<(Vec<u8>, Packet<'static>)> {
             Packet::Connect(minimal_connect("c")),
         ),
         // 3.2
-        (vec![0x20, 0x02, 0x00, 0x00], Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::Accepted })),
+        (
+            vec![0x20, 0x02, 0x00, 0x00],
+            Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::Accepted }),
+        ),
         // 3.3, Table 3.3: topic "a/b", packet id 10, QoS 1, payload "hi".
         (
             vec![0x32, 0x09, 0x00, 0x03, b'a', b'/', b'b', 0x00, 0x0A, b'h', b'i'],
@@ -275,7 +270,14 @@ fn connect_keep_alive_is_big_endian() {
 #[test]
 fn connack_all_return_codes_and_session_present() {
     use ConnectReturnCode::*;
-    let codes = [Accepted, UnacceptableProtocolVersion, IdentifierRejected, ServerUnavailable, BadUserNameOrPassword, NotAuthorized];
+    let codes = [
+        Accepted,
+        UnacceptableProtocolVersion,
+        IdentifierRejected,
+        ServerUnavailable,
+        BadUserNameOrPassword,
+        NotAuthorized,
+    ];
     for (i, code) in codes.into_iter().enumerate() {
         assert_wire(&[0x20, 0x02, 0x00, i as u8], Packet::ConnAck(ConnAck { session_present: false, code }));
     }
@@ -331,11 +333,8 @@ fn suback_all_allowed_codes() {
 /// wildcard filters (4.7.1) are accepted.
 #[test]
 fn subscribe_decoded_filters_iterate_in_order() {
-    let bytes = cat(&[
-        &[0x82, 0x0E, 0x00, 0x01],
-        &[0x00, 0x01, b'#', 0x00],
-        &[0x00, 0x05, b'+', b'/', b'x', b'/', b'#', 0x02],
-    ]);
+    let bytes =
+        cat(&[&[0x82, 0x0E, 0x00, 0x01], &[0x00, 0x01, b'#', 0x00], &[0x00, 0x05, b'+', b'/', b'x', b'/', b'#', 0x02]]);
     let Ok(Some((Packet::Subscribe(s), 16))) = decode(&bytes, NO_LIMIT) else { panic!() };
     assert_eq!(s.packet_id, 1);
     assert_eq!(s.filters.len(), 2);
@@ -510,10 +509,7 @@ fn remaining_length_longer_than_4_bytes_is_refused() {
 #[test]
 fn too_large_is_refused_from_the_fixed_header_alone() {
     // 2.2.3: 0xFF 0x7F = 16383, so the packet is 3 + 16383 bytes.
-    assert_eq!(
-        decode(&[0x30, 0xFF, 0x7F], 1000),
-        Err(DecodeError::TooLarge { size: 16_386, max: 1000 })
-    );
+    assert_eq!(decode(&[0x30, 0xFF, 0x7F], 1000), Err(DecodeError::TooLarge { size: 16_386, max: 1000 }));
     assert_eq!(frame(&[0x30, 0xFF, 0x7F], 1000), Err(DecodeError::TooLarge { size: 16_386, max: 1000 }));
     // 0x7F = 127: a 129-byte packet fits in 129, not in 128.
     assert_eq!(decode(&[0x30, 0x7F], 129), Ok(None));
@@ -639,12 +635,12 @@ fn remaining_length_268435455() {
 
 /// Ill-formed UTF-8 sequences, each 3 bytes long so the framing is the same.
 const ILL_FORMED: [[u8; 3]; 6] = [
-    [b'a', 0xFF, b'b'],       // 0xFF never appears in UTF-8
-    [b'a', 0x80, b'b'],       // lone continuation byte
-    [b'a', b'b', 0xC3],       // truncated two-byte sequence
-    [0xED, 0xA0, 0x80],       // U+D800, a surrogate
-    [b'a', 0xC0, 0xAF],       // overlong '/'
-    [0xF4, 0x90, 0x80],       // start of a code point above U+10FFFF
+    [b'a', 0xFF, b'b'], // 0xFF never appears in UTF-8
+    [b'a', 0x80, b'b'], // lone continuation byte
+    [b'a', b'b', 0xC3], // truncated two-byte sequence
+    [0xED, 0xA0, 0x80], // U+D800, a surrogate
+    [b'a', 0xC0, 0xAF], // overlong '/'
+    [0xF4, 0x90, 0x80], // start of a code point above U+10FFFF
 ];
 
 /// A QoS 0 PUBLISH whose 3-byte topic is `topic`.
@@ -1202,10 +1198,7 @@ fn mqtt_3_8_3_4_subscribe_qos_byte_reserved_bits_are_refused() {
     // The encoder writes only 0, 1 or 2.
     let list = [("a", QoS::AtMostOnce), ("b", QoS::AtLeastOnce), ("c", QoS::ExactlyOnce)];
     let bytes = encode_vec(&Packet::Subscribe(Subscribe { packet_id: 1, filters: SubscribeFilters::List(&list) }));
-    assert_eq!(
-        bytes,
-        [0x82, 0x0E, 0x00, 0x01, 0x00, 0x01, b'a', 0x00, 0x00, 0x01, b'b', 0x01, 0x00, 0x01, b'c', 0x02]
-    );
+    assert_eq!(bytes, [0x82, 0x0E, 0x00, 0x01, 0x00, 0x01, b'a', 0x00, 0x00, 0x01, b'b', 0x01, 0x00, 0x01, b'c', 0x02]);
 }
 
 #[test]
@@ -1240,7 +1233,10 @@ fn subscribe_length_mismatch() {
     // Filter length runs past the remaining length.
     assert_eq!(decode_err(&[0x82, 0x06, 0x00, 0x0A, 0x00, 0x03, b'a', b'/', b'b', 0x01]), DecodeError::LengthMismatch);
     // One stray byte after a whole pair.
-    assert_eq!(decode_err(&[0x82, 0x09, 0x00, 0x0A, 0x00, 0x03, b'a', b'/', b'b', 0x01, 0x00]), DecodeError::LengthMismatch);
+    assert_eq!(
+        decode_err(&[0x82, 0x09, 0x00, 0x0A, 0x00, 0x03, b'a', b'/', b'b', 0x01, 0x00]),
+        DecodeError::LengthMismatch
+    );
     // Packet id cut short.
     assert_eq!(decode_err(&[0x82, 0x01, 0x00]), DecodeError::LengthMismatch);
 }

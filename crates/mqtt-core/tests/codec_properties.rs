@@ -10,8 +10,8 @@
 //! written next to the tests); a failing case is printed in full instead.
 
 use mqtt_core::codec::{
-    decode, frame, ConnAck, ConnectReturnCode, Connect, DecodeError, EncodeError, Packet,
-    Publish, QoS, SubAck, Subscribe, SubscribeFilters, Unsubscribe, UnsubscribeFilters, Will,
+    decode, frame, ConnAck, Connect, ConnectReturnCode, DecodeError, EncodeError, Packet, Publish, QoS, SubAck,
+    Subscribe, SubscribeFilters, Unsubscribe, UnsubscribeFilters, Will,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -19,10 +19,7 @@ use proptest::test_runner::Config;
 const NO_LIMIT: usize = usize::MAX;
 
 fn config(default_cases: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default_cases);
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(default_cases);
     Config { cases, failure_persistence: None, ..Config::default() }
 }
 
@@ -49,14 +46,30 @@ enum Owned {
         password: Option<Vec<u8>>,
     },
     ConnAck(ConnAck),
-    Publish { dup: bool, qos: QoS, retain: bool, topic: String, packet_id: Option<u16>, payload: Vec<u8> },
+    Publish {
+        dup: bool,
+        qos: QoS,
+        retain: bool,
+        topic: String,
+        packet_id: Option<u16>,
+        payload: Vec<u8>,
+    },
     PubAck(u16),
     PubRec(u16),
     PubRel(u16),
     PubComp(u16),
-    Subscribe { packet_id: u16, filters: Vec<(String, QoS)> },
-    SubAck { packet_id: u16, codes: Vec<u8> },
-    Unsubscribe { packet_id: u16, filters: Vec<String> },
+    Subscribe {
+        packet_id: u16,
+        filters: Vec<(String, QoS)>,
+    },
+    SubAck {
+        packet_id: u16,
+        codes: Vec<u8>,
+    },
+    Unsubscribe {
+        packet_id: u16,
+        filters: Vec<String>,
+    },
     UnsubAck(u16),
     PingReq,
     PingResp,
@@ -104,10 +117,7 @@ impl Owned {
             }
             Owned::Unsubscribe { packet_id, filters } => {
                 let list: Vec<&str> = filters.iter().map(String::as_str).collect();
-                f(Packet::Unsubscribe(Unsubscribe {
-                    packet_id: *packet_id,
-                    filters: UnsubscribeFilters::List(&list),
-                }))
+                f(Packet::Unsubscribe(Unsubscribe { packet_id: *packet_id, filters: UnsubscribeFilters::List(&list) }))
             }
             Owned::UnsubAck(id) => f(Packet::UnsubAck(*id)),
             Owned::PingReq => f(Packet::PingReq),
@@ -167,9 +177,7 @@ fn level() -> impl Strategy<Value = String> {
 
 /// A valid topic name: levels joined by '/', at least one character (4.7).
 fn topic_name() -> impl Strategy<Value = String> {
-    prop::collection::vec(level(), 1..5)
-        .prop_map(|levels| levels.join("/"))
-        .prop_filter("non-empty", |t| !t.is_empty())
+    prop::collection::vec(level(), 1..5).prop_map(|levels| levels.join("/")).prop_filter("non-empty", |t| !t.is_empty())
 }
 
 /// A valid topic filter: plain levels and '+', optionally ending in '#' (4.7.1).
@@ -190,8 +198,12 @@ fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn connect() -> impl Strategy<Value = Owned> {
-    let will = (topic_name(), bytes(64), qos(), any::<bool>())
-        .prop_map(|(topic, message, qos, retain)| OwnedWill { topic, message, qos, retain });
+    let will = (topic_name(), bytes(64), qos(), any::<bool>()).prop_map(|(topic, message, qos, retain)| OwnedWill {
+        topic,
+        message,
+        qos,
+        retain,
+    });
     (
         any::<bool>(),
         any::<u16>(),
@@ -224,9 +236,8 @@ fn connack() -> impl Strategy<Value = Owned> {
     ];
     // Session present only with Accepted [MQTT-3.2.2-4]: the decoder refuses
     // anything else (the encoder does not check this; see codec_packets.rs).
-    (any::<bool>(), code).prop_map(|(sp, code)| {
-        Owned::ConnAck(ConnAck { session_present: sp && code == Accepted, code })
-    })
+    (any::<bool>(), code)
+        .prop_map(|(sp, code)| Owned::ConnAck(ConnAck { session_present: sp && code == Accepted, code }))
 }
 
 fn publish_with_payload(max_payload: usize) -> impl Strategy<Value = Owned> {
@@ -262,8 +273,7 @@ fn unsubscribe() -> impl Strategy<Value = Owned> {
 
 fn suback() -> impl Strategy<Value = Owned> {
     let code = prop_oneof![Just(0u8), Just(1), Just(2), Just(0x80)];
-    (packet_id(), prop::collection::vec(code, 1..10))
-        .prop_map(|(packet_id, codes)| Owned::SubAck { packet_id, codes })
+    (packet_id(), prop::collection::vec(code, 1..10)).prop_map(|(packet_id, codes)| Owned::SubAck { packet_id, codes })
 }
 
 fn any_packet() -> impl Strategy<Value = Owned> {

@@ -104,13 +104,8 @@ pub(crate) struct ConnInner {
 
 impl Conn {
     pub fn new(handle: Handle, client: Box<Client<Vec<u8>>>, sink: Arc<dyn EventSink>) -> Conn {
-        let inner = ConnInner {
-            client,
-            filters: HashMap::new(),
-            released: false,
-            grace_until: None,
-            last_io_error: None,
-        };
+        let inner =
+            ConnInner { client, filters: HashMap::new(), released: false, grace_until: None, last_io_error: None };
         let snapshot = AtomicU8::new(encode_snapshot(&inner));
         Conn { handle, sink, inner: Mutex::new(inner), snapshot }
     }
@@ -173,7 +168,7 @@ impl Conn {
             }
         }
         // Requests lost with a link are forgotten by the core: so here.
-        if any && filters.len() > 0 {
+        if any && !filters.is_empty() {
             filters.retain(|id, _| client.is_request_pending(*id));
         }
         any

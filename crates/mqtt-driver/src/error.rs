@@ -12,7 +12,9 @@ pub enum DriverError {
     Released(Handle),
     /// The IP stack is not up (ESP32 profile before got-IP).
     NetworkDown,
-    TooManyConnections { max: usize },
+    TooManyConnections {
+        max: usize,
+    },
     InvalidHost(&'static str),
     InvalidPort,
     /// An `open` argument or option out of range: the sentence names it.

@@ -34,7 +34,8 @@ pub(crate) fn run(mut poll: Poll, shared: Arc<Shared>) {
             if event.token() == WAKER {
                 continue;
             }
-            if let Some(c) = conns.get_mut(&(event.token().0 as Handle)) {
+            let Ok(handle) = Handle::try_from(event.token().0) else { continue };
+            if let Some(c) = conns.get_mut(&handle) {
                 let readable = event.is_readable() || event.is_read_closed() || event.is_error();
                 c.on_ready(readable, event.is_writable() || event.is_error());
             }

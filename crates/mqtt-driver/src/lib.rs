@@ -253,9 +253,7 @@ impl Driver {
         }
         let inbound = match opts.max_inbound_packet {
             Some(n) if !(MIN_INBOUND_PACKET..=MAX_INBOUND_PACKET).contains(&n) => {
-                return Err(DriverError::InvalidOption(
-                    "maxInboundPacket must be from 128 to 268435460 bytes",
-                ))
+                return Err(DriverError::InvalidOption("maxInboundPacket must be from 128 to 268435460 bytes"))
             }
             Some(n) => n,
             None => sizes.inbound,

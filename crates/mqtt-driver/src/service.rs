@@ -90,7 +90,13 @@ impl IoConn {
         }
     }
 
-    pub fn on_resolved(&mut self, registry: &Registry, shared: &Shared, attempt: u64, addrs: std::io::Result<Vec<SocketAddr>>) {
+    pub fn on_resolved(
+        &mut self,
+        registry: &Registry,
+        shared: &Shared,
+        attempt: u64,
+        addrs: std::io::Result<Vec<SocketAddr>>,
+    ) {
         if attempt != self.attempt || !self.resolving {
             return;
         }
@@ -120,7 +126,9 @@ impl IoConn {
             }
             Host::Name(name) => {
                 self.resolving = true;
-                if let Err(e) = shared.resolver.resolve(self.conn.handle, self.attempt, name, self.port, &shared.on_resolved) {
+                if let Err(e) =
+                    shared.resolver.resolve(self.conn.handle, self.attempt, name, self.port, &shared.on_resolved)
+                {
                     self.resolving = false;
                     self.fail(shared, DisconnectReason::ConnectFailed, e.to_string());
                 }
@@ -238,10 +246,8 @@ impl IoConn {
                 progress |= self.write(shared);
                 progress |= self.read(shared);
             }
-            let linked = matches!(
-                self.conn.lock().client.state(),
-                State::Connecting | State::Connected | State::Disconnecting
-            );
+            let linked =
+                matches!(self.conn.lock().client.state(), State::Connecting | State::Connected | State::Disconnecting);
             if self.link.is_some() && !linked && self.linger_until.is_none() {
                 // The client let go of the link (reported down): close it.
                 self.drop_link(registry);

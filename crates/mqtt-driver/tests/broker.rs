@@ -42,7 +42,9 @@ fn broker() -> Option<Broker> {
     let conf = dir.join("mosquitto.conf");
     std::fs::write(
         &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nset_tcp_nodelay true\n"),
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nset_tcp_nodelay true\n"
+        ),
     )
     .unwrap();
     let child = Command::new(bin).arg("-c").arg(&conf).stderr(std::process::Stdio::null()).spawn().unwrap();
@@ -107,7 +109,10 @@ fn publish_and_receive_through_mosquitto_at_qos_0_and_1() {
     let msgs: Vec<_> = seen.iter().filter(|e| matches!(e, Ev::Message(..))).cloned().collect();
     assert_eq!(
         msgs,
-        [Ev::Message(c, "drv/a/x".into(), b"zero".to_vec(), 0), Ev::Message(c, "drv/b/x".into(), vec![0, 1, 2, 255], 1)]
+        [
+            Ev::Message(c, "drv/a/x".into(), b"zero".to_vec(), 0),
+            Ev::Message(c, "drv/b/x".into(), vec![0, 1, 2, 255], 1)
+        ]
     );
     collect(&rx, &mut seen, |s| s.iter().any(|e| matches!(e, Ev::Published(..))));
     d.disconnect(c).unwrap();
@@ -126,7 +131,11 @@ fn esp32_profile_two_connections_small_buffers_and_no_open_before_the_network() 
     d.set_network_up(true);
     let a = d.open("127.0.0.1", b.port, "esp-a", &OpenOptions::default(), sink.clone()).unwrap();
     let c = d.open("127.0.0.1", b.port, "esp-b", &OpenOptions::default(), sink.clone()).unwrap();
-    assert!(d.open("127.0.0.1", b.port, "esp-c", &OpenOptions::default(), sink.clone()).unwrap_err().to_string().contains("at most 2"));
+    assert!(d
+        .open("127.0.0.1", b.port, "esp-c", &OpenOptions::default(), sink.clone())
+        .unwrap_err()
+        .to_string()
+        .contains("at most 2"));
     let mut seen = Vec::new();
     collect(&rx, &mut seen, |s| s.contains(&Ev::Connected(a)) && s.contains(&Ev::Connected(c)));
     d.subscribe(c, "esp/cmd", QoS::AtLeastOnce).unwrap();

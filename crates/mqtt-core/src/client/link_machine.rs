@@ -24,7 +24,9 @@ enum Link {
     /// The driver is opening TCP.
     Opening,
     /// TCP is up; `sent` bytes of CONNECT handed over; waiting for CONNACK.
-    Handshake { sent: usize },
+    Handshake {
+        sent: usize,
+    },
     Up,
 }
 
@@ -625,11 +627,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
             return;
         };
         let k = k + n;
-        self.resend = if k < bytes.len() {
-            Some((at, k))
-        } else {
-            self.inflight.next_live(next).map(|o| (o, 0))
-        };
+        self.resend = if k < bytes.len() { Some((at, k)) } else { self.inflight.next_live(next).map(|o| (o, 0)) };
     }
 
     // ---- receive ----

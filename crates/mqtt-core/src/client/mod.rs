@@ -10,8 +10,8 @@ pub use link_machine::MIN_RECONNECT_DELAY_MS;
 pub use types::*;
 
 use crate::codec::{
-    decode, frame, publish, DecodeError, EncodeError, Packet, PacketType, Publish, QoS, Subscribe,
-    SubscribeFilters, Unsubscribe, UnsubscribeFilters,
+    decode, frame, publish, DecodeError, EncodeError, Packet, PacketType, Publish, QoS, Subscribe, SubscribeFilters,
+    Unsubscribe, UnsubscribeFilters,
 };
 use crate::reconnect::ReconnectSchedule;
 use link_machine::{Emit, LinkMachine, Step};
@@ -91,10 +91,16 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Inbound<B> {
     }
 }
 
+/// What an oversized PUBLISH says about itself before its payload.
+struct OversizedHeader<'a> {
+    topic: &'a str,
+    qos: QoS,
+    packet_id: Option<u16>,
+}
+
 /// The variable header of an oversized PUBLISH at the start of `data`,
-/// once enough of it has arrived: (topic, QoS, packet id, bytes of the
-/// packet that are header).
-fn oversized_publish_header(data: &[u8]) -> Result<Option<(&str, QoS, Option<u16>)>, DecodeError> {
+/// once enough of it has arrived.
+fn oversized_publish_header(data: &[u8]) -> Result<Option<OversizedHeader<'_>>, DecodeError> {
     let Some(f) = frame(data, usize::MAX)? else { return Ok(None) };
     let qos = QoS::from_u8((f.flags >> 1) & 3).ok_or(DecodeError::InvalidQoS)?;
     let at = f.header_len;
@@ -114,7 +120,7 @@ fn oversized_publish_header(data: &[u8]) -> Result<Option<(&str, QoS, Option<u16
             id => Some(id),
         },
     };
-    Ok(Some((topic, qos, packet_id)))
+    Ok(Some(OversizedHeader { topic, qos, packet_id }))
 }
 
 impl<'c> Config<'c> {
@@ -142,9 +148,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     pub fn new(config: &Config<'_>, mut storage: Storage<B>) -> Result<Self, ClientError> {
         let connect = config.connect_packet();
         let needed = connect.encoded_len()?;
-        let connect_len = connect
-            .encode(storage.connect.as_mut())
-            .map_err(|_| ClientError::ConnectBufferTooSmall { needed })?;
+        let connect_len =
+            connect.encode(storage.connect.as_mut()).map_err(|_| ClientError::ConnectBufferTooSmall { needed })?;
         let capacity = storage.inbound.as_ref().len();
         let max_packet = match config.max_inbound_packet {
             0 => capacity,
@@ -216,13 +221,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     /// Queues a PUBLISH whole, or refuses it and changes nothing. Returns the
     /// packet id for QoS 1. Allowed while the link is down: it goes out
     /// after the next CONNACK.
-    pub fn publish(
-        &mut self,
-        topic: &str,
-        payload: &[u8],
-        qos: QoS,
-        retain: bool,
-    ) -> Result<Option<u16>, ClientError> {
+    pub fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Result<Option<u16>, ClientError> {
         types::supported(qos)?;
         self.machine.check_deliverable()?;
         // The topic is checked here, once; the encoding trusts it.
@@ -451,7 +450,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
                         Ok(None) => Err(DecodeError::TooLarge { size, max: inb.max_packet }),
                         Err(e) => Err(e),
                     };
-                    let (topic, qos, packet_id) = match header {
+                    let OversizedHeader { topic, qos, packet_id } = match header {
                         Ok(h) => h,
                         Err(e) => {
                             machine.violation(now, crate::client::ProtocolError::Malformed(e));

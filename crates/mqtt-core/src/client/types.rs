@@ -63,8 +63,13 @@ pub struct Sizes {
 impl Sizes {
     /// A PC: a 1 MiB payload fits each way with room to spare; the buffers
     /// are allocated zeroed, so pages never touched cost no memory.
-    pub const PC: Sizes =
-        Sizes { inbound: 2 << 20, outbound: 2 << 20, inflight: 2 << 20, pending: 4096 * PENDING_RECORD, ids: ALL_IDS_BYTES };
+    pub const PC: Sizes = Sizes {
+        inbound: 2 << 20,
+        outbound: 2 << 20,
+        inflight: 2 << 20,
+        pending: 4096 * PENDING_RECORD,
+        ids: ALL_IDS_BYTES,
+    };
     /// An ESP32: two connections fit in a few tens of KiB.
     /// Its 256 ids cover what can be live at once: the 2 KiB in-flight
     /// store holds at most 136 of the smallest QoS 1 packets, plus 64
@@ -192,22 +197,37 @@ impl DisconnectReason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event<'a> {
     /// CONNACK accepted.
-    Connected { session_present: bool },
+    Connected {
+        session_present: bool,
+    },
     /// The link ended, or an attempt failed.
-    Disconnected { reason: DisconnectReason },
+    Disconnected {
+        reason: DisconnectReason,
+    },
     /// A PUBLISH from the server (already acknowledged if QoS 1).
     Message(Publish<'a>),
     /// SUBACK: one return code per filter (0x80 is a refusal).
-    Subscribed { packet_id: u16, return_codes: &'a [u8] },
-    Unsubscribed { packet_id: u16 },
+    Subscribed {
+        packet_id: u16,
+        return_codes: &'a [u8],
+    },
+    Unsubscribed {
+        packet_id: u16,
+    },
     /// PUBACK for a QoS 1 publish.
-    Published { packet_id: u16 },
+    Published {
+        packet_id: u16,
+    },
     Pong,
     /// After a publish was refused for lack of room: there is room again.
     Drain,
     /// A PUBLISH larger than the maximum inbound packet: skipped without
     /// being buffered, acknowledged per its QoS. `size` is the whole packet.
-    Oversized { topic: &'a str, size: usize, qos: QoS },
+    Oversized {
+        topic: &'a str,
+        size: usize,
+        qos: QoS,
+    },
 }
 
 /// What the application asked for that cannot be done.
@@ -218,7 +238,10 @@ pub enum ClientError {
     /// The topic name or filter is invalid.
     Topic(crate::topic::TopicError),
     /// Larger than the buffers can ever hold: the packet's size and the limit.
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        size: usize,
+        limit: usize,
+    },
     /// The link is down and auto-reconnect is off: nothing would ever send it.
     LinkDown,
     /// The outbound buffer is full now: backpressure, try again later.
@@ -234,7 +257,9 @@ pub enum ClientError {
     /// After `disconnect()`.
     Closed,
     /// The CONNECT does not fit the storage given for it.
-    ConnectBufferTooSmall { needed: usize },
+    ConnectBufferTooSmall {
+        needed: usize,
+    },
     Schedule(ScheduleError),
 }
 

@@ -97,10 +97,7 @@ fn connect<'a>(r: &mut Reader<'a>) -> Result<Connect<'a>, DecodeError> {
     let will_qos = (flags >> 3) & 0b11;
     let has_will = flags & 0x04 != 0;
     let clean_session = flags & 0x02 != 0;
-    if flags & 0x01 != 0
-        || (!has_will && (will_qos != 0 || will_retain))
-        || (has_password && !has_user)
-    {
+    if flags & 0x01 != 0 || (!has_will && (will_qos != 0 || will_retain)) || (has_password && !has_user) {
         return Err(DecodeError::InvalidConnectFlags);
     }
     let will_qos = QoS::from_u8(will_qos).ok_or(DecodeError::InvalidQoS)?;

@@ -49,9 +49,7 @@ impl Packet<'_> {
     fn first_byte(&self) -> u8 {
         let kind = (self.packet_type() as u8) << 4;
         match self {
-            Packet::Publish(p) => {
-                kind | ((p.dup as u8) << 3) | ((p.qos as u8) << 1) | p.retain as u8
-            }
+            Packet::Publish(p) => kind | ((p.dup as u8) << 3) | ((p.qos as u8) << 1) | p.retain as u8,
             _ => kind | self.packet_type().required_flags().unwrap_or(0),
         }
     }
@@ -90,9 +88,7 @@ impl Packet<'_> {
                 match (p.qos, p.packet_id) {
                     (QoS::AtMostOnce, None) if p.dup => return Err(EncodeError::DupOnQoS0),
                     (QoS::AtMostOnce, None) => {}
-                    (QoS::AtMostOnce, Some(_)) | (_, None) | (_, Some(0)) => {
-                        return Err(EncodeError::InvalidPacketId)
-                    }
+                    (QoS::AtMostOnce, Some(_)) | (_, None) | (_, Some(0)) => return Err(EncodeError::InvalidPacketId),
                     (_, Some(_)) => {}
                 }
                 let id_len = if p.packet_id.is_some() { 2 } else { 0 };

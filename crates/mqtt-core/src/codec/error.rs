@@ -76,7 +76,9 @@ impl core::fmt::Display for DecodeError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EncodeError {
     /// The output buffer is smaller than `needed`.
-    BufferTooSmall { needed: usize },
+    BufferTooSmall {
+        needed: usize,
+    },
     /// More than 268,435,455 bytes of remaining length, or over a
     /// configured maximum packet size.
     TooLarge,

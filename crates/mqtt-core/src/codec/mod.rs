@@ -132,9 +132,7 @@ impl ConnectReturnCode {
         use ConnectReturnCode::*;
         match self {
             Accepted => "connection accepted",
-            UnacceptableProtocolVersion => {
-                "connection refused (1): the server does not support MQTT 3.1.1"
-            }
+            UnacceptableProtocolVersion => "connection refused (1): the server does not support MQTT 3.1.1",
             IdentifierRejected => "connection refused (2): client identifier rejected",
             ServerUnavailable => "connection refused (3): server unavailable",
             BadUserNameOrPassword => "connection refused (4): bad user name or password",
@@ -174,9 +172,9 @@ impl<'a> SubscribeFilters<'a> {
             SubscribeFilters::List(l) => (l, &[][..]),
             SubscribeFilters::Wire(w) => (&[][..], w),
         };
-        list.iter().copied().chain(
-            wire::WireStrings::new(wire, true).map(|(s, q)| (s, QoS::from_u8(q).unwrap_or(QoS::AtMostOnce))),
-        )
+        list.iter()
+            .copied()
+            .chain(wire::WireStrings::new(wire, true).map(|(s, q)| (s, QoS::from_u8(q).unwrap_or(QoS::AtMostOnce))))
     }
 
     pub fn len(&self) -> usize {
@@ -272,9 +270,7 @@ pub struct SubAck<'a> {
 
 impl SubAck<'_> {
     pub fn codes(&self) -> impl Iterator<Item = SubAckCode> + '_ {
-        self.return_codes
-            .iter()
-            .map(|&c| SubAckCode::from_u8(c).unwrap_or(SubAckCode::Failure))
+        self.return_codes.iter().map(|&c| SubAckCode::from_u8(c).unwrap_or(SubAckCode::Failure))
     }
 }
 

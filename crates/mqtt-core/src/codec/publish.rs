@@ -64,7 +64,8 @@ mod tests {
         for (qos, id) in [(QoS::AtMostOnce, None), (QoS::AtLeastOnce, Some(0x1234))] {
             for size in [0usize, 100, 200, 20_000] {
                 let payload = [7u8; 20_000];
-                let p = Publish { dup: false, qos, retain: true, topic: "a/b", packet_id: id, payload: &payload[..size] };
+                let p =
+                    Publish { dup: false, qos, retain: true, topic: "a/b", packet_id: id, payload: &payload[..size] };
                 let mut want = [0u8; 20_100];
                 let n = Packet::Publish(p).encode(&mut want).unwrap();
                 assert_eq!(encoded_len_prevalidated(&p), Some(n));

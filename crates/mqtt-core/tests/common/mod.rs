@@ -49,12 +49,26 @@ pub const PINGRESP: [u8; 2] = [0xd0, 0];
 
 pub fn storage_for(config: &Config<'_>, outbound: usize, inflight: usize) -> Storage<Vec<u8>> {
     let len = config.connect_len().unwrap();
-    Storage { inbound: vec![0; 4096], outbound: vec![0; outbound], inflight: vec![0; inflight], pending: vec![0; 64 * mqtt_core::PENDING_RECORD], ids: vec![0; mqtt_core::ALL_IDS_BYTES], connect: vec![0; len] }
+    Storage {
+        inbound: vec![0; 4096],
+        outbound: vec![0; outbound],
+        inflight: vec![0; inflight],
+        pending: vec![0; 64 * mqtt_core::PENDING_RECORD],
+        ids: vec![0; mqtt_core::ALL_IDS_BYTES],
+        connect: vec![0; len],
+    }
 }
 
 /// `Client::new`'s error (the client itself has no `Debug`).
 pub fn new_client_error(config: Config<'_>) -> ClientError {
-    let storage = Storage { inbound: vec![0; 4096], outbound: vec![0; 4096], inflight: vec![0; 4096], pending: vec![0; 96], ids: vec![0; mqtt_core::ALL_IDS_BYTES], connect: vec![0; 4096] };
+    let storage = Storage {
+        inbound: vec![0; 4096],
+        outbound: vec![0; 4096],
+        inflight: vec![0; 4096],
+        pending: vec![0; 96],
+        ids: vec![0; mqtt_core::ALL_IDS_BYTES],
+        connect: vec![0; 4096],
+    };
     match Client::new(&config, storage) {
         Err(e) => e,
         Ok(_) => panic!("Client::new accepted {config:?}"),
@@ -201,7 +215,14 @@ pub fn inbound_publish(topic: &str, payload: &[u8], qos: QoS, id: Option<u16>) -
     inbound_publish_flags(topic, payload, qos, id, false, false)
 }
 
-pub fn inbound_publish_flags(topic: &str, payload: &[u8], qos: QoS, id: Option<u16>, dup: bool, retain: bool) -> Vec<u8> {
+pub fn inbound_publish_flags(
+    topic: &str,
+    payload: &[u8],
+    qos: QoS,
+    id: Option<u16>,
+    dup: bool,
+    retain: bool,
+) -> Vec<u8> {
     let p = Packet::Publish(Publish { dup, qos, retain, topic, packet_id: id, payload });
     let mut buf = vec![0; p.encoded_len().unwrap()];
     p.encode(&mut buf).unwrap();
@@ -224,4 +245,3 @@ pub fn unsuback(id: u16) -> [u8; 4] {
     let [hi, lo] = id.to_be_bytes();
     [0xb0, 2, hi, lo]
 }
-
