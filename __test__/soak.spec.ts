@@ -64,8 +64,9 @@ test('soak: 200,000 QoS 0 + 20,000 QoS 1 through mosquitto; no QoS 1 lost, all a
 // packet identifiers are in use") but no `drain` ever follows, not even after
 // every one of them has been acknowledged: a publisher that waits for `drain`
 // waits forever. Small messages reach the id limit before the 2 MiB
-// in-flight store is full. Marked failing until the client is fixed.
-test.failing('[bug] a -1 for lack of packet ids is followed by a drain event once PUBACKs free them', async (t) => {
+// in-flight store is full. Fixed: the refusal sets the drain flag, and room
+// means half the ids free too.
+test('regression: a -1 for lack of packet ids is followed by a drain event once PUBACKs free them', async (t) => {
   // The broker comes up after the publishes, so nothing is acknowledged before.
   const port = await freePort();
   const conn = track(t, mqtt.open('127.0.0.1', port, uid('ids')));
@@ -109,7 +110,9 @@ test.failing('[bug] a -1 for lack of packet ids is followed by a drain event onc
 // stops reading, and the burst and the RST are both in the socket before it
 // reads again (without the blocked handler it is a race the client mostly
 // wins, 1 time in 3 here).
-test.failing('[bug] QoS 1 messages already in the socket when the server resets the link are delivered, not dropped', async (t) => {
+// Fixed: whole PUBLISHes already received when the link breaks are delivered
+// (salvaged, before the `disconnected`), unacknowledged since the link is gone.
+test('regression: QoS 1 messages already in the socket when the server resets the link are delivered, not dropped', async (t) => {
   const { Worker } = await import('node:worker_threads');
   const peer = new Worker(
     `
