@@ -39,6 +39,9 @@ pub(crate) struct IoConn {
     scratch_end: usize,
     /// Reading stopped because the sink is behind.
     paused: bool,
+    /// The client took no more input until its PUBACKs are written: only a
+    /// write can unblock it (no point in polling again at once).
+    input_blocked: bool,
     /// After DISCONNECT: read until the server closes, or this deadline.
     linger_until: Option<u64>,
     /// The final event was delivered: remove from the table.
@@ -62,6 +65,7 @@ impl IoConn {
             scratch_start: 0,
             scratch_end: 0,
             paused: false,
+            input_blocked: false,
             linger_until: None,
             finished: false,
         }
@@ -80,7 +84,8 @@ impl IoConn {
     /// Work left that no readiness event will announce.
     pub fn has_more(&self) -> bool {
         let unread = self.readable || self.scratch_start < self.scratch_end;
-        self.link.is_some() && !self.connecting && unread && !self.paused && self.linger_until.is_none()
+        let idle = self.paused || self.input_blocked || self.linger_until.is_some();
+        self.link.is_some() && !self.connecting && unread && !idle
     }
 
     pub fn on_ready(&mut self, readable: bool, writable: bool) {
@@ -167,6 +172,7 @@ impl IoConn {
         self.write_blocked = false;
         self.scratch_start = 0;
         self.scratch_end = 0;
+        self.input_blocked = false;
     }
 
     /// The link failed under the client (not through its own decision).
@@ -345,6 +351,7 @@ impl IoConn {
                 Ok(0) => break,
                 Ok(n) => {
                     let now = shared.now();
+                    self.input_blocked = false;
                     c.client.advance_transmit(now, n);
                     self.conn.drain_events(&mut c, now);
                     progress = true;
@@ -377,8 +384,10 @@ impl IoConn {
                 if self.scratch_start < self.scratch_end {
                     if !matches!(c.client.state(), State::Connecting | State::Connected | State::Disconnecting) {
                         self.scratch_start = self.scratch_end; // the link is void
+                    } else {
+                        // A whole packet waits for room for its PUBACK: write first.
+                        self.input_blocked = true;
                     }
-                    // A whole packet waits for room for its PUBACK: write first.
                     break;
                 }
             }
