@@ -20,7 +20,7 @@ import anyTest, { type ExecutionContext } from 'ava';
 import mqtt from 'mqtt-rs-client';
 import { openRecorded, sleep, uid, type Recorder } from './helpers/client';
 import {
-  PacketType, decodePublish, packetId, packets, splitFrame, startPeer, typeName,
+  PacketType, decodePublish, packetId, packets, remainingLength, splitFrame, startPeer, typeName,
   type Peer, type PeerConnection,
 } from './helpers/peer';
 
@@ -29,17 +29,6 @@ const test = anyTest.serial;
 
 // ---- byte builders (local: helpers/peer.ts only builds well-formed packets) ----
 
-function varLen(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return out;
-}
-
 const u16 = (n: number): number[] => [(n >> 8) & 0xff, n & 0xff];
 
 /** A length-prefixed MQTT string from raw bytes (so ill-formed UTF-8 can be sent). */
@@ -47,7 +36,7 @@ const mqttBytes = (b: Buffer | number[]): number[] => [...u16(b.length), ...b];
 const mqttStr = (s: string): number[] => mqttBytes(Buffer.from(s, 'utf8'));
 
 /** A packet with a correct remaining length around `body`. */
-const pkt = (first: number, body: number[] = []): Buffer => Buffer.from([first, ...varLen(body.length), ...body]);
+const pkt = (first: number, body: number[] = []): Buffer => Buffer.from([first, ...remainingLength(body.length), ...body]);
 
 /** A PUBLISH with a topic given as raw bytes. */
 function rawPublish(first: number, topic: Buffer | number[], o: { id?: number; payload?: string } = {}): Buffer {

@@ -64,7 +64,8 @@ export function splitFrame(buf: Buffer, offset = 0): Frame | null {
 
 // ---- packet builders and decoders for the scripts ------------------------
 
-function remainingLength(n: number): Buffer {
+/** The remaining-length bytes of `n` (1 to 4 for what MQTT allows). */
+export function remainingLength(n: number): Buffer {
   const out: number[] = [];
   do {
     let b = n % 128;
