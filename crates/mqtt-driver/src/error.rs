@@ -32,7 +32,7 @@ impl std::fmt::Display for DriverError {
         match self {
             DriverError::UnknownHandle(h) => write!(f, "unknown or closed connection handle {h}"),
             DriverError::Released(h) => write!(f, "connection {h} was disconnected"),
-            DriverError::NetworkDown => f.write_str("network is not up: open from the got-IP handler"),
+            DriverError::NetworkDown => f.write_str("network not up: open from the got-IP handler"),
             DriverError::TooManyConnections { max } => {
                 write!(f, "too many connections: at most {max} per process in this profile")
             }

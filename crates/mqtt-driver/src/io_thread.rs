@@ -19,6 +19,7 @@ pub(crate) fn run(mut poll: Poll, shared: Arc<Shared>) {
     let mut events = Events::with_capacity(256);
     let mut conns: HashMap<Handle, IoConn> = HashMap::new();
     let mut timeout = None;
+    let mut network_was_up = shared.network_up.load(Ordering::Acquire);
     loop {
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() != std::io::ErrorKind::Interrupted {
@@ -46,8 +47,15 @@ pub(crate) fn run(mut poll: Poll, shared: Arc<Shared>) {
                 c.on_resolved(poll.registry(), &shared, attempt, addrs);
             }
         }
+        let network_up = shared.network_up.load(Ordering::Acquire);
+        if network_was_up && !network_up {
+            for c in conns.values_mut() {
+                c.on_network_down(poll.registry(), &shared);
+            }
+        }
+        network_was_up = network_up;
         for c in conns.values_mut() {
-            c.service(poll.registry(), &shared);
+            c.service(poll.registry(), &shared, network_up);
         }
         let finished: Vec<Handle> = conns.iter().filter(|(_, c)| c.finished).map(|(h, _)| *h).collect();
         if !finished.is_empty() {
@@ -61,7 +69,11 @@ pub(crate) fn run(mut poll: Poll, shared: Arc<Shared>) {
             Some(Duration::ZERO)
         } else {
             let now = shared.now();
-            conns.values().filter_map(IoConn::next_deadline).min().map(|t| Duration::from_millis(t.saturating_sub(now)))
+            conns
+                .values()
+                .filter_map(|c| c.next_deadline(network_up))
+                .min()
+                .map(|t| Duration::from_millis(t.saturating_sub(now)))
         };
     }
 }

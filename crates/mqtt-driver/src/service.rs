@@ -75,9 +75,10 @@ impl IoConn {
         Token(self.conn.handle as usize)
     }
 
-    /// When this connection next needs the I/O thread without readiness.
-    pub fn next_deadline(&self) -> Option<u64> {
-        let client = self.conn.lock().client.poll_timeout();
+    /// When this connection next needs the I/O thread without readiness
+    /// (an attempt due while the network is down waits for it).
+    pub fn next_deadline(&self, network_up: bool) -> Option<u64> {
+        let client = self.conn.lock().client.poll_timeout().filter(|_| network_up || self.link.is_some());
         [client, self.linger_until].into_iter().flatten().min()
     }
 
@@ -211,14 +212,26 @@ impl IoConn {
         }
     }
 
-    /// Moves everything that can move now.
-    pub fn service(&mut self, registry: &Registry, shared: &Shared) {
+    /// The IP stack went down (the firmware's lost-IP handler): the link
+    /// is gone with it; auto-reconnect takes it back once the network is up.
+    pub fn on_network_down(&mut self, registry: &Registry, shared: &Shared) {
+        if self.link.is_some() || self.resolving {
+            self.resolving = false;
+            self.drop_link(registry);
+            self.fail(shared, DisconnectReason::NetworkError, "network down".to_owned());
+        }
+    }
+
+    /// Moves everything that can move now. While the network is down, no
+    /// attempt starts: one that falls due waits for the network.
+    pub fn service(&mut self, registry: &Registry, shared: &Shared, network_up: bool) {
         for _ in 0..64 {
             let now = shared.now();
             let mut progress = false;
             let (actions, state, disconnect_sent, grace_until) = {
                 let mut c = self.conn.lock();
-                if c.client.poll_timeout().is_some_and(|t| now >= t) {
+                let may_start = network_up || self.link.is_some() || c.released;
+                if may_start && c.client.poll_timeout().is_some_and(|t| now >= t) {
                     c.client.handle_timeout(now);
                 }
                 let mut actions = [None, None];

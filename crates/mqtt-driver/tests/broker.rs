@@ -127,7 +127,7 @@ fn esp32_profile_two_connections_small_buffers_and_no_open_before_the_network() 
     let Some(b) = broker() else { return };
     let (d, sink, rx) = driver(Profile::ESP32);
     let err = d.open("127.0.0.1", b.port, "esp-0", &OpenOptions::default(), sink.clone()).unwrap_err();
-    assert!(err.to_string().contains("network is not up"), "{err}");
+    assert!(err.to_string().contains("network not up"), "{err}");
     d.set_network_up(true);
     let a = d.open("127.0.0.1", b.port, "esp-a", &OpenOptions::default(), sink.clone()).unwrap();
     let c = d.open("127.0.0.1", b.port, "esp-b", &OpenOptions::default(), sink.clone()).unwrap();
@@ -174,4 +174,28 @@ fn host_names_are_resolved_off_the_callers_thread() {
     // localhost may resolve to ::1 first, where mosquitto does not listen:
     // every address is tried in turn (issue 12, defect 14).
     assert_eq!(seen[0], Ev::Connected(c), "{seen:?}");
+}
+
+#[test]
+fn a_network_going_down_closes_the_link_and_auto_reconnect_brings_it_back_when_it_returns() {
+    let Some(b) = broker() else { return };
+    let (d, sink, rx) = driver(Profile::ESP32);
+    d.set_network_up(true);
+    let c = d.open("127.0.0.1", b.port, "esp-net", &OpenOptions::default(), sink.clone()).unwrap();
+    d.set_auto_reconnect(c, true).unwrap();
+    d.set_reconnect_delays(c, &[0.05]).unwrap();
+    let mut seen = Vec::new();
+    collect(&rx, &mut seen, |s| s.contains(&Ev::Connected(c)));
+    d.set_network_up(false);
+    collect(&rx, &mut seen, |s| s.iter().any(|e| matches!(e, Ev::Disconnected(..))));
+    let reason = seen.iter().find_map(|e| if let Ev::Disconnected(_, r) = e { Some(r.clone()) } else { None });
+    assert!(reason.as_deref().is_some_and(|r| r.contains("network down")), "{seen:?}");
+    // No attempt while the network is down, however long it stays down.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(rx.try_recv().is_err(), "nothing happens while the network is down");
+    let err = d.open("127.0.0.1", b.port, "esp-late", &OpenOptions::default(), sink.clone()).unwrap_err();
+    assert!(err.to_string().starts_with("network not up"), "{err}");
+    d.set_network_up(true);
+    let n = seen.len();
+    collect(&rx, &mut seen, |s| s[n..].contains(&Ev::Connected(c)));
 }
