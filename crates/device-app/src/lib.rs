@@ -44,14 +44,35 @@ pub trait Platform: Send + Sync + 'static {
 /// simulator prints each as one JSON line (its stable interface).
 #[derive(Clone, Debug, PartialEq)]
 pub enum AppEvent<'a> {
-    Wifi { up: bool },
+    Wifi {
+        up: bool,
+    },
     /// One MQTT open attempt by the application: the handle, or -1 and why.
-    Open { result: i32, reason: Option<&'a str> },
-    Connected { conn: i32 },
-    Disconnected { conn: i32, reason: &'a str },
-    Subscribed { topic: &'a str, qos: u8 },
-    Telemetry { topic: &'a str, result: i32 },
+    Open {
+        result: i32,
+        reason: Option<&'a str>,
+    },
+    Connected {
+        conn: i32,
+    },
+    Disconnected {
+        conn: i32,
+        reason: &'a str,
+    },
+    Subscribed {
+        topic: &'a str,
+        qos: u8,
+    },
+    Telemetry {
+        topic: &'a str,
+        result: i32,
+    },
     /// A command received (its JSON text).
-    Command { payload: &'a str },
-    Gpio { pin: u32, level: bool },
+    Command {
+        payload: &'a str,
+    },
+    Gpio {
+        pin: u32,
+        level: bool,
+    },
 }

@@ -49,6 +49,31 @@ impl Drop for ConnGuard<'_> {
 
 const RELEASED: u8 = 0x80;
 
+thread_local! {
+    /// The handle whose events the I/O thread is handing to its sink.
+    static IN_SINK: std::cell::Cell<Option<Handle>> = const { std::cell::Cell::new(None) };
+}
+
+/// Marks this thread as inside `handle`'s sink until dropped.
+struct InSink(Option<Handle>);
+
+impl InSink {
+    fn enter(handle: Handle) -> InSink {
+        InSink(IN_SINK.replace(Some(handle)))
+    }
+}
+
+impl Drop for InSink {
+    fn drop(&mut self) {
+        IN_SINK.set(self.0);
+    }
+}
+
+/// Is this thread inside `handle`'s sink (holding its lock)?
+pub(crate) fn in_sink_of(handle: Handle) -> bool {
+    IN_SINK.get() == Some(handle)
+}
+
 fn encode_snapshot(c: &ConnInner) -> u8 {
     encode_state(c.client.state(), c.released)
 }
@@ -120,7 +145,11 @@ impl Conn {
     }
 
     /// Hands the client's events to the sink. True when there were any.
+    /// The connection stays locked meanwhile (events borrow its buffers), so
+    /// a sink that calls back into the driver for this handle is refused
+    /// (`DriverError::CalledFromSink`) instead of deadlocking.
     pub fn drain_events(&self, c: &mut ConnInner, now: u64) -> bool {
+        let _in_sink = InSink::enter(self.handle);
         let (handle, sink) = (self.handle, &*self.sink);
         let ConnInner { client, filters, released, last_io_error, .. } = c;
         let mut any = false;

@@ -23,6 +23,9 @@ pub enum DriverError {
     Client(ClientError),
     /// `ping` while not connected.
     NotConnected,
+    /// A call for a handle from inside that handle's own `EventSink::event`
+    /// (the I/O thread holds the connection then): queue the work instead.
+    CalledFromSink(Handle),
     /// The I/O or resolver thread could not be started.
     Thread(String),
 }
@@ -44,6 +47,10 @@ impl std::fmt::Display for DriverError {
             }
             DriverError::Client(e) => f.write_str(e.reason()),
             DriverError::NotConnected => f.write_str("not connected"),
+            DriverError::CalledFromSink(h) => write!(
+                f,
+                "connection {h} was called from its own event sink: the I/O thread holds it; hand the work to another thread"
+            ),
             DriverError::Thread(e) => write!(f, "cannot start the driver's thread: {e}"),
         }
     }

@@ -36,7 +36,10 @@ pub enum Event<'a> {
     Oversized { topic: &'a str, size: usize, qos: QoS },
 }
 
-/// Where a connection's events go. Called on the I/O thread.
+/// Where a connection's events go. Called on the I/O thread, with the
+/// connection locked: keep it short, and do not call the driver for the
+/// same handle from here (that call returns `DriverError::CalledFromSink`);
+/// queue such work for another thread (`device-app` does).
 pub trait EventSink: Send + Sync {
     fn event(&self, conn: Handle, event: Event<'_>);
 

@@ -295,6 +295,9 @@ impl Driver {
         handle: Handle,
         f: impl FnOnce(&mut conn::ConnInner) -> Result<T, DriverError>,
     ) -> Result<T, DriverError> {
+        if conn::in_sink_of(handle) {
+            return Err(DriverError::CalledFromSink(handle));
+        }
         let conn = self.conn(handle)?;
         let mut c = conn.lock();
         if c.released {
