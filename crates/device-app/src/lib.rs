@@ -237,11 +237,12 @@ impl App {
     /// connection; after that the driver's auto-reconnect brings it back
     /// whenever the network returns.
     pub fn on_network(&self, up: bool) {
+        // Reported first: the link events that follow come after it.
         let was = self.network_up.swap(up, Ordering::AcqRel);
-        self.driver.set_network_up(up);
         if was != up {
             self.platform.report(&AppEvent::Wifi { up });
         }
+        self.driver.set_network_up(up);
         if up {
             let mut main = self.main.lock().unwrap_or_else(|e| e.into_inner());
             if main.is_none() {

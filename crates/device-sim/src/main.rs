@@ -164,3 +164,39 @@ fn main() {
     stop.store(true, Ordering::Release);
     let _ = timer.join();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines() {
+        assert_eq!(event_json(&AppEvent::Wifi { up: true }), r#"{"event":"wifi","up":true}"#);
+        assert_eq!(
+            event_json(&AppEvent::Open { result: -1, reason: Some("network not up") }),
+            r#"{"event":"open","result":-1,"reason":"network not up"}"#
+        );
+        assert_eq!(event_json(&AppEvent::Open { result: 0, reason: None }), r#"{"event":"open","result":0}"#);
+        assert_eq!(event_json(&AppEvent::Gpio { pin: 2, level: true }), r#"{"event":"gpio","pin":2,"level":1}"#);
+        assert_eq!(
+            event_json(&AppEvent::Disconnected { conn: 0, reason: "say \"bye\"\n" }),
+            r#"{"event":"disconnected","conn":0,"reason":"say \"bye\"\n"}"#
+        );
+        assert_eq!(
+            event_json(&AppEvent::Subscribed { topic: "commands/dev-1", qos: 1 }),
+            r#"{"event":"subscribed","topic":"commands/dev-1","qos":1}"#
+        );
+    }
+
+    #[test]
+    fn command_payload_is_the_json_value_or_a_string() {
+        assert_eq!(
+            event_json(&AppEvent::Command { payload: " {\"led\": true}\n" }),
+            r#"{"event":"command","payload":{"led": true}}"#
+        );
+        assert_eq!(
+            event_json(&AppEvent::Command { payload: "led \"on" }),
+            r#"{"event":"command","payload":"led \"on"}"#
+        );
+    }
+}
