@@ -15,17 +15,19 @@
 
 //!
 //! The driver calls its event sink on its I/O thread with the connection
-//! locked, so the sink only copies each event into a channel: the
-//! application's own event thread ([`EVENT_STACK_SIZE`]) acts on them
-//! (subscribing, the LED) through the driver's API.
+//! locked (a driver call from the sink would wait on that lock forever),
+//! so the sink only copies each event into a channel, counting its bytes
+//! as the sink's backlog: the application's own event thread
+//! ([`EVENT_STACK_SIZE`]) acts on them (subscribing, the LED) through the
+//! driver's API.
 
 pub mod json;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use mqtt_driver::{Driver, DriverError, Event, EventSink, FnSink, Handle, OpenOptions, Profile, QoS};
+use mqtt_driver::{Driver, DriverError, Event, EventSink, Handle, OpenOptions, Profile, QoS};
 
 pub use json::{parse_command, Command, CommandError};
 
@@ -165,6 +167,46 @@ enum Note {
     Message(Handle, String, Vec<u8>),
 }
 
+impl Note {
+    /// What the note holds, for the backlog count.
+    fn size(&self) -> usize {
+        let text = match self {
+            Note::Connected(_) => 0,
+            Note::Disconnected(_, r) => r.len(),
+            Note::Subscribed(t, _) => t.len(),
+            Note::Message(_, t, p) => t.len() + p.len(),
+        };
+        text + core::mem::size_of::<Note>()
+    }
+}
+
+/// The driver's sink: copies each event into the event thread's channel
+/// and counts the bytes queued, so that the driver stops reading (its flow
+/// control, at `Profile::max_pending_events`) when the application falls
+/// behind instead of the queue growing without bound.
+struct AppSink {
+    tx: Mutex<mpsc::Sender<Note>>,
+    backlog: AtomicUsize,
+}
+
+impl EventSink for AppSink {
+    fn event(&self, conn: Handle, e: Event<'_>) {
+        let note = match e {
+            Event::Connected { .. } => Note::Connected(conn),
+            Event::Disconnected { reason, .. } => Note::Disconnected(conn, reason.into()),
+            Event::Subscribed { filter, code, .. } => Note::Subscribed(filter.into(), code),
+            Event::Message { topic, payload, .. } => Note::Message(conn, topic.into(), payload.into()),
+            _ => return,
+        };
+        self.backlog.fetch_add(note.size(), Ordering::AcqRel);
+        let _ = self.tx.lock().unwrap_or_else(|e| e.into_inner()).send(note);
+    }
+
+    fn backlog(&self) -> usize {
+        self.backlog.load(Ordering::Acquire)
+    }
+}
+
 /// The device application: one MQTT connection of its own (opened on the
 /// first got-IP), telemetry and the command listener.
 pub struct App {
@@ -185,17 +227,8 @@ impl App {
     pub fn start(settings: Settings, platform: Arc<dyn Platform>) -> Result<Arc<App>, DriverError> {
         let driver = Driver::start(Profile::ESP32)?;
         let (tx, rx) = mpsc::channel::<Note>();
-        let tx = Mutex::new(tx);
-        let sink: Arc<dyn EventSink> = Arc::new(FnSink(move |conn: Handle, e: Event<'_>| {
-            let note = match e {
-                Event::Connected { .. } => Note::Connected(conn),
-                Event::Disconnected { reason, .. } => Note::Disconnected(conn, reason.into()),
-                Event::Subscribed { filter, code, .. } => Note::Subscribed(filter.into(), code),
-                Event::Message { topic, payload, .. } => Note::Message(conn, topic.into(), payload.into()),
-                _ => return,
-            };
-            let _ = tx.lock().unwrap_or_else(|e| e.into_inner()).send(note);
-        }));
+        let queue = Arc::new(AppSink { tx: Mutex::new(tx), backlog: AtomicUsize::new(0) });
+        let sink: Arc<dyn EventSink> = queue.clone();
         let app = Arc::new(App {
             telemetry_topic: format!("telemetry/{}", settings.client_id),
             command_topic: format!("commands/{}", settings.client_id),
@@ -211,8 +244,15 @@ impl App {
             .name("app-events".into())
             .stack_size(EVENT_STACK_SIZE)
             .spawn(move || {
+                let bound = worker.driver.profile().max_pending_events;
                 while let Ok(note) = rx.recv() {
+                    let size = note.size();
                     worker.handle(note);
+                    let before = queue.backlog.fetch_sub(size, Ordering::AcqRel);
+                    if before >= bound && before - size < bound {
+                        // The driver stopped reading at the bound: resume.
+                        worker.driver.wake();
+                    }
                 }
             })
             .map_err(|e| DriverError::Thread(e.to_string()))?;
