@@ -110,11 +110,16 @@ else
 fi
 
 export RUSTC=$root/usr/bin/rustc
-export LD_LIBRARY_PATH=$root/usr/lib/x86_64-linux-gnu:$root/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# librustc_driver, libLLVM and any other unpacked library (multiarch dirs).
+libdirs=
+for dir in "$root"/usr/lib/*-linux-gnu* "$root"/lib/*-linux-gnu*; do
+  [ -d "$dir" ] && libdirs=$libdirs${libdirs:+:}$dir
+done
+export LD_LIBRARY_PATH=$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 # -Z flags on a stable-channel compiler and cargo.
 export RUSTC_BOOTSTRAP=1
 
-version=$("$RUSTC" -V 2>&1) || die "the unpacked rustc does not run: $version (missing libraries: $(ldd "$RUSTC" "$root"/usr/lib/x86_64-linux-gnu/librustc_driver-*.so 2>/dev/null | grep 'not found' | sort -u | tr -s '\t\n' '  '))"
+version=$("$RUSTC" -V 2>&1) || die "the unpacked rustc does not run: $version (missing libraries: $(ldd "$RUSTC" "$root"/usr/lib/*/librustc_driver-*.so 2>/dev/null | grep 'not found' | sort -u | tr -s '\t\n' '  ')); delete $cache to fetch again"
 sysroot=$("$RUSTC" --print sysroot)
 # -Zbuild-std takes std's sources from the sysroot: lib/rustlib/src/rust.
 [ -f "$sysroot/lib/rustlib/src/rust/library/Cargo.lock" ] ||
