@@ -79,6 +79,9 @@ impl Platform for Board {
 
     fn uptime_ms(&self) -> u64 {
         // Microseconds since boot, never negative.
+        // SAFETY: esp_timer_get_time takes no arguments, has no
+        // preconditions and may be called from any task once the system
+        // has booted (esp_timer starts before app_main).
         let micros = unsafe { sys::esp_timer_get_time() };
         u64::try_from(micros / 1000).unwrap_or(0)
     }
