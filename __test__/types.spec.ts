@@ -4,16 +4,17 @@
 // and with TypeScript 5.x (the "typescript-5" devDependency), skipLibCheck
 // off.
 //
-// The package is packed once (npm pack, so only its "files" go in) and
-// installed offline from the tarball into a temporary directory; each
+// The package is packed once (scripts/pack.sh: npm pack of the main package,
+// so only its "files" go in, and of the linux-x64-gnu platform package) and
+// installed offline from the two tarballs into a temporary directory; each
 // consumer project lives below it. The consumer code proves that the types
 // are real and not `any` (nor the error type of an unresolved import): with
 // either, the @ts-expect-error lines would be unused (TS2578).
 
 import test from 'ava';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { CLEAN_ENV, packAndInstall } from './helpers/pack';
 import { run as runProcess } from './helpers/run';
 
 const ROOT = path.join(__dirname, '..');
@@ -23,10 +24,6 @@ interface Exit {
   stdout: string;
   stderr: string;
 }
-
-// npm run passes npm_* variables (npm_config_local_prefix among them) that
-// would point a child npm back at this repository.
-const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
 
 async function run(file: string, args: string[], cwd: string): Promise<Exit> {
   const r = await runProcess(file, args, { cwd, baseEnv: CLEAN_ENV, timeoutMs: 0 }).exit;
@@ -188,17 +185,7 @@ const SETUPS: Setup[] = [
 let consumers = '';
 
 test.before(async () => {
-  consumers = mkdtempSync(path.join(tmpdir(), 'mqtt-rs-client-types-'));
-  const pack = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', consumers], ROOT);
-  if (pack.code !== 0) throw new Error(`npm pack failed: ${pack.stderr}`);
-  const [{ filename }] = JSON.parse(pack.stdout) as { filename: string }[];
-  writeFileSync(path.join(consumers, 'package.json'), JSON.stringify({ name: 'consumers', private: true }));
-  const install = await run(
-    'npm',
-    ['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', consumers, path.join(consumers, filename)],
-    consumers,
-  );
-  if (install.code !== 0) throw new Error(`npm install of the tarball failed: ${install.stderr}`);
+  consumers = (await packAndInstall('mqtt-rs-client-types-')).dir;
   // A Node project has @types/node (index.d.ts names Buffer); this one's.
   mkdirSync(path.join(consumers, 'node_modules', '@types'), { recursive: true });
   symlinkSync(path.join(ROOT, 'node_modules', '@types', 'node'), path.join(consumers, 'node_modules', '@types', 'node'), 'dir');
