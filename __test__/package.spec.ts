@@ -97,6 +97,12 @@ test('the main tarball ships only the runtime files', async (t) => {
   }
 });
 
+test('the installed main package names the platform package as an optionalDependency, same version', (t) => {
+  const file = path.join(packed!.dir, 'node_modules', 'mqtt-rs-client', 'package.json');
+  const pkg = JSON.parse(readFileSync(file, 'utf8')) as { version: string; optionalDependencies?: Record<string, string> };
+  t.is(pkg.optionalDependencies?.['mqtt-rs-client-linux-x64-gnu'], pkg.version);
+});
+
 test('the platform tarball holds the addon, for linux x64 glibc', async (t) => {
   t.deepEqual(await tarList(packed!.tarballs[1]), EXPECTED_PLATFORM);
   const file = path.join(packed!.dir, 'node_modules', 'mqtt-rs-client-linux-x64-gnu', 'package.json');

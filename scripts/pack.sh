@@ -7,7 +7,8 @@
 #   2. `napi pre-publish --skip-optional-publish --dry-run` checks that
 #      package (name, os, cpu, libc, the .node it names) against the main
 #      package; it publishes nothing and makes no GitHub release;
-#   3. `npm pack` writes the main tarball and the platform tarball.
+#   3. `npm pack` writes the main tarball (with the optionalDependencies
+#      that pre-publish adds at release time) and the platform tarball.
 #
 # Only this machine's target is built here (x86_64-unknown-linux-gnu), so
 # the napi steps read scripts/napi-host.json, which names that target alone;
@@ -42,7 +43,29 @@ cp "$NODE_FILE" "$STAGE/"
 "${NAPI[@]}" artifacts -c "$CONFIG" --output-dir "$STAGE" --npm-dir npm >&2
 "${NAPI[@]}" pre-publish -c "$CONFIG" --npm-dir npm --skip-optional-publish --dry-run >&2
 
-main=$(npm pack --ignore-scripts --json --pack-destination "$DEST" | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8"))[0].filename)')
+# The main package gets its optionalDependencies (one per npm/<platform>/,
+# same version) the way `napi pre-publish` gives them at release time: in
+# the packed manifest only. The committed package.json has none, so that
+# `npm ci` in a clone never looks for platform packages that are not
+# published.
+MAIN="$STAGE/main"
+mkdir -p "$MAIN"
+npm pack --ignore-scripts --json --pack-destination "$STAGE" >"$STAGE/main.json"
+tar xzf "$STAGE/$(node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))[0].filename)' "$STAGE/main.json")" -C "$MAIN" --strip-components=1
+node -e '
+  const fs = require("fs"), path = require("path");
+  const [manifest, npmDir] = process.argv.slice(1);
+  const pkg = JSON.parse(fs.readFileSync(manifest, "utf8"));
+  pkg.optionalDependencies = {};
+  for (const dir of fs.readdirSync(npmDir).sort()) {
+    const file = path.join(npmDir, dir, "package.json");
+    if (!fs.existsSync(file)) continue;
+    const { name } = JSON.parse(fs.readFileSync(file, "utf8"));
+    pkg.optionalDependencies[name] = pkg.version;
+  }
+  fs.writeFileSync(manifest, JSON.stringify(pkg, null, 2) + "\n");
+' "$MAIN/package.json" "$ROOT/npm"
+main=$(cd "$MAIN" && npm pack --ignore-scripts --json --pack-destination "$DEST" | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8"))[0].filename)')
 platform=$(cd "npm/$PLATFORM" && npm pack --ignore-scripts --json --pack-destination "$DEST" | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8"))[0].filename)')
 echo "$DEST/$main"
 echo "$DEST/$platform"
