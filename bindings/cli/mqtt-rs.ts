@@ -651,8 +651,10 @@ place on a terminal, one line a second otherwise), then a summary.
   -d, --debug            print what happens on stderr
       --help             this text
 
-Exit code 0 when every message came back (at QoS 0 the broker may drop some:
-then 2, with the count), 1 usage error, 2 failed.
+Exit code 0 when every message came back, 1 usage error, 2 failed (also when
+messages were missing at the end: at QoS 0 a broker may drop some, and
+mosquitto drops QoS 1 messages beyond max_queued_messages, 1000 by default,
+for a subscriber that falls behind).
 `;
 
 const BENCH_OPTS: OptSpec[] = [
