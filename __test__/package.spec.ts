@@ -24,6 +24,7 @@ import { ROOT, run } from './helpers/run';
 
 const EXPECTED_MAIN = [
   'README.md',
+  'dist/cli/mqtt-rs.js',
   'dist/typescript/mqtt.d.ts',
   'dist/typescript/mqtt.js',
   'index.d.ts',
@@ -192,6 +193,21 @@ test('no toolchain: a TypeScript consumer type-checks strictly against the shipp
   const emit = await run(process.execPath, [tsc, '--outDir', 'out', ...common], { cwd: dir, baseEnv: NO_RUST_ENV, timeoutMs: 60_000 }).exit;
   t.is(emit.code, 0, emit.stdout + emit.stderr);
   await consumer(t, path.join('ts', 'out', 'consumer.js'), '', 'package/ts hello from ts');
+});
+
+test('no toolchain: the installed mqtt-rs command runs (npm links the bin) and round-trips a message through mosquitto', async (t) => {
+  if (!broker) return void t.pass('mosquitto not installed');
+  const bin = path.join(packed!.dir, 'node_modules', '.bin', 'mqtt-rs');
+  const help = await run(bin, ['pub', '--help'], { cwd: packed!.dir, baseEnv: NO_RUST_ENV, timeoutMs: 20_000 }).exit;
+  t.is(help.code, 0, help.stderr);
+  t.regex(help.stdout, /-t/);
+  const port = String(broker.port);
+  // Retained, so the subscriber gets it whenever its subscription lands.
+  const pub = await run(bin, ['pub', '-p', port, '-t', 'package/cli', '-m', 'hello from the bin', '-q', '1', '-r'], { cwd: packed!.dir, baseEnv: NO_RUST_ENV, timeoutMs: 20_000 }).exit;
+  t.is(pub.code, 0, pub.stderr);
+  const got = await run(bin, ['sub', '-p', port, '-t', 'package/cli', '-C', '1'], { cwd: packed!.dir, baseEnv: NO_RUST_ENV, timeoutMs: 20_000 }).exit;
+  t.is(got.code, 0, got.stderr);
+  t.is(got.stdout.trim(), 'hello from the bin');
 });
 
 test('installed size and require() time', async (t) => {
