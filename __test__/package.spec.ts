@@ -23,6 +23,7 @@ import { CLEAN_ENV, packAndInstall, type Packed } from './helpers/pack';
 import { ROOT, run } from './helpers/run';
 
 const EXPECTED_MAIN = [
+  'LICENSE',
   'README.md',
   'dist/cli/mqtt-rs.js',
   'dist/typescript/mqtt.d.ts',
