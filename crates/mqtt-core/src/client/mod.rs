@@ -10,8 +10,8 @@ pub use link_machine::MIN_RECONNECT_DELAY_MS;
 pub use types::*;
 
 use crate::codec::{
-    decode, frame, publish, DecodeError, EncodeError, Packet, PacketType, Publish, QoS, Subscribe, SubscribeFilters,
-    Unsubscribe, UnsubscribeFilters,
+    decode, publish, publish_head, DecodeError, EncodeError, Packet, PacketType, Publish, QoS, Subscribe,
+    SubscribeFilters, Unsubscribe, UnsubscribeFilters,
 };
 use crate::reconnect::ReconnectSchedule;
 use link_machine::{Emit, LinkMachine, Step};
@@ -89,38 +89,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Inbound<B> {
         self.skip = 0;
         self.salvage = false;
     }
-}
-
-/// What an oversized PUBLISH says about itself before its payload.
-struct OversizedHeader<'a> {
-    topic: &'a str,
-    qos: QoS,
-    packet_id: Option<u16>,
-}
-
-/// The variable header of an oversized PUBLISH at the start of `data`,
-/// once enough of it has arrived.
-fn oversized_publish_header(data: &[u8]) -> Result<Option<OversizedHeader<'_>>, DecodeError> {
-    let Some(f) = frame(data, usize::MAX)? else { return Ok(None) };
-    let qos = QoS::from_u8((f.flags >> 1) & 3).ok_or(DecodeError::InvalidQoS)?;
-    let at = f.header_len;
-    let Some(len) = data.get(at..at + 2) else { return Ok(None) };
-    let topic_end = at + 2 + u16::from_be_bytes([len[0], len[1]]) as usize;
-    let id_end = topic_end + if qos == QoS::AtMostOnce { 0 } else { 2 };
-    if id_end > f.total_len {
-        return Err(DecodeError::LengthMismatch);
-    }
-    let Some(head) = data.get(..id_end) else { return Ok(None) };
-    let topic = core::str::from_utf8(&head[at + 2..topic_end]).map_err(|_| DecodeError::InvalidUtf8)?;
-    crate::topic::validate_name(topic).map_err(|_| DecodeError::InvalidTopic)?;
-    let packet_id = match qos {
-        QoS::AtMostOnce => None,
-        _ => match u16::from_be_bytes([head[topic_end], head[topic_end + 1]]) {
-            0 => return Err(DecodeError::ZeroPacketId),
-            id => Some(id),
-        },
-    };
-    Ok(Some(OversizedHeader { topic, qos, packet_id }))
 }
 
 impl<'c> Config<'c> {
@@ -443,14 +411,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
                 Ok(Some(p)) => p,
                 Err(DecodeError::TooLarge { size, .. }) if data[0] >> 4 == PacketType::Publish as u8 => {
                     // Read its header, acknowledge it, report it, skip the rest.
-                    let header = match oversized_publish_header(data) {
+                    let header = match publish_head(data) {
                         Ok(Some(h)) => Ok(h),
                         // Wait for more, unless the header alone cannot fit the buffer.
                         Ok(None) if data.len() < inb.buf.as_ref().len() => return None,
                         Ok(None) => Err(DecodeError::TooLarge { size, max: inb.max_packet }),
                         Err(e) => Err(e),
                     };
-                    let OversizedHeader { topic, qos, packet_id } = match header {
+                    let Publish { topic, qos, packet_id, .. } = match header {
                         Ok(h) => h,
                         Err(e) => {
                             machine.violation(now, crate::client::ProtocolError::Malformed(e));

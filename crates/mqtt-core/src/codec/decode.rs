@@ -57,6 +57,21 @@ pub fn decode(buf: &[u8], max_size: usize) -> Result<Option<(Packet<'_>, usize)>
     Ok(Some((packet, f.total_len)))
 }
 
+/// The head of a PUBLISH too large to buffer whole: its fixed header, topic
+/// and packet id, checked like any PUBLISH, from the prefix of it in `buf`.
+/// `Ok(None)` until they have arrived; the payload in the result is only the
+/// part that has.
+pub fn publish_head(buf: &[u8]) -> Result<Option<Publish<'_>>, DecodeError> {
+    let Some(f) = frame(buf, usize::MAX)? else { return Ok(None) };
+    let arrived = &buf[f.header_len..buf.len().min(f.total_len)];
+    match publish(f.flags, &mut Reader::new(arrived)) {
+        Ok(p) => Ok(Some(p)),
+        // The reader ran out of what has arrived, not out of the packet.
+        Err(DecodeError::LengthMismatch) if arrived.len() < f.total_len - f.header_len => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn decode_body(kind: PacketType, flags: u8, body: &[u8]) -> Result<Packet<'_>, DecodeError> {
     let mut r = Reader::new(body);
     let packet = match kind {

@@ -7,7 +7,7 @@ mod error;
 pub mod publish;
 mod wire;
 
-pub use decode::{decode, frame, Frame};
+pub use decode::{decode, frame, publish_head, Frame};
 pub use error::{DecodeError, EncodeError};
 pub use wire::MAX_REMAINING_LENGTH;
 
