@@ -15,6 +15,11 @@ use crate::host::Host;
 use crate::link::{Link, TcpLink};
 use crate::Shared;
 
+/// Does the client want a link in this state (one opening, up or closing)?
+fn has_link(state: State) -> bool {
+    matches!(state, State::Connecting | State::Connected | State::Disconnecting)
+}
+
 /// Reads per service before the other connections get their turn.
 const READS_PER_TURN: usize = 16;
 
@@ -265,9 +270,9 @@ impl IoConn {
                 progress |= self.write(shared);
                 progress |= self.read(shared);
             }
-            let linked =
-                matches!(self.conn.lock().client.state(), State::Connecting | State::Connected | State::Disconnecting);
-            if self.link.is_some() && !linked && self.linger_until.is_none() {
+            // The snapshot is exact here: every change is made under the lock,
+            // and unlocking publishes it.
+            if self.link.is_some() && !has_link(self.conn.snapshot().0) && self.linger_until.is_none() {
                 // The client let go of the link (reported down): close it.
                 self.drop_link(registry);
             }
@@ -284,11 +289,8 @@ impl IoConn {
         if self.finished || self.link.is_some() {
             return;
         }
-        let done = {
-            let c = self.conn.lock();
-            c.released && c.client.state() == State::Closed
-        };
-        if done {
+        let (state, released) = self.conn.snapshot();
+        if released && state == State::Closed {
             self.finished = true;
             let cause = DisconnectReason::Requested;
             self.conn.sink.event(self.conn.handle, Event::Disconnected { reason: cause.reason(), cause, last: true });
@@ -395,7 +397,7 @@ impl IoConn {
                 progress |= n > 0;
                 progress |= self.conn.drain_events(&mut c, now);
                 if self.scratch_start < self.scratch_end {
-                    if !matches!(c.client.state(), State::Connecting | State::Connected | State::Disconnecting) {
+                    if !has_link(c.client.state()) {
                         self.scratch_start = self.scratch_end; // the link is void
                     } else {
                         // A whole packet waits for room for its PUBACK: write first.
