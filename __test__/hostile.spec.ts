@@ -152,18 +152,26 @@ interface HostileRow {
   connackBefore?: boolean;
 }
 
-async function hostile(t: ExecutionContext, row: HostileRow): Promise<void> {
+/**
+ * A sibling connection that must keep working, and the victim: a client of
+ * a fresh peer, past its CONNECT, and past CONNACK 0 at stage 'connected'.
+ */
+async function openVictim(t: ExecutionContext, name: string, stage: 'handshake' | 'connected') {
   const sibling = await openSibling(t);
-
   const peer = await withPeer(t);
-  const victim = openRecorded(t, '127.0.0.1', peer.port, uid('victim'));
+  const victim = openRecorded(t, '127.0.0.1', peer.port, uid(name));
   const c = await peer.nextConnection();
   const end = watchEnd(c);
   await c.nextPacket(PacketType.CONNECT);
-  if (row.stage === 'connected') {
+  if (stage === 'connected') {
     c.write(packets.connack(0));
     await victim.next('connected');
   }
+  return { sibling, victim, c, end };
+}
+
+async function hostile(t: ExecutionContext, row: HostileRow): Promise<void> {
+  const { sibling, victim, c, end } = await openVictim(t, 'victim', row.stage);
   if (row.setup) await setups[row.setup](victim, c);
   await sleep(20); // let anything the setup caused reach the peer
   const mark = c.received.length;
@@ -569,16 +577,7 @@ interface CutRow {
 }
 
 async function cut(t: ExecutionContext, row: CutRow): Promise<void> {
-  const sibling = await openSibling(t);
-
-  const peer = await withPeer(t);
-  const victim = openRecorded(t, '127.0.0.1', peer.port, uid('cut'));
-  const c = await peer.nextConnection();
-  await c.nextPacket(PacketType.CONNECT);
-  if (row.stage === 'connected') {
-    c.write(packets.connack(0));
-    await victim.next('connected');
-  }
+  const { sibling, victim, c } = await openVictim(t, 'cut', row.stage);
   const mark = c.received.length;
   if (row.k > 0) {
     c.write(row.whole.subarray(0, row.k));

@@ -17,7 +17,7 @@
 // Exit status 1 when an invariant broke (listed under "problems").
 
 import fs from 'node:fs';
-import { numSetting, RESTART_DEFAULTS, runRestarts, setting } from './soak-proofs';
+import { numSetting, printOutcome, RESTART_DEFAULTS, runRestarts, setting } from './soak-proofs';
 
 async function main() {
   const delays = setting('delays', 'RESTART_DELAYS');
@@ -32,12 +32,7 @@ async function main() {
   });
   const dump = setting('dump', 'RESTART_DUMP');
   if (dump) fs.writeFileSync(dump, JSON.stringify({ port: r.port, missed: r.missedList }));
-  console.log('');
-  for (const l of r.report) console.log(l);
-  console.log('');
-  console.log(r.ok ? 'problems: none' : `problems (${r.problems.length}):`);
-  for (const p of r.problems) console.log(`  ${p}`);
-  process.exitCode = r.ok ? 0 : 1;
+  printOutcome(r);
 }
 
 main().catch((e) => {

@@ -833,3 +833,13 @@ export function numSetting(name: string, env: string, d: number): number {
   if (!Number.isFinite(n) || n < 0) throw new RangeError(`--${name} / ${env}: not a number >= 0: ${v}`);
   return n;
 }
+
+/** Prints a proof's report and its problems; the exit code says which. */
+export function printOutcome(r: { report: string[]; problems: string[]; ok: boolean }): void {
+  console.log('');
+  for (const l of r.report) console.log(l);
+  console.log('');
+  console.log(r.ok ? 'problems: none' : `problems (${r.problems.length}):`);
+  for (const p of r.problems) console.log(`  ${p}`);
+  process.exitCode = r.ok ? 0 : 1;
+}

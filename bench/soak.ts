@@ -15,7 +15,7 @@
 //   --retry-ms  SOAK_RETRY_MS   retry after -1 when no drain event came within this (1000)
 // Exit status 1 when an invariant broke (listed under "problems").
 
-import { numSetting, runSoak, SOAK_DEFAULTS } from './soak-proofs';
+import { numSetting, printOutcome, runSoak, SOAK_DEFAULTS } from './soak-proofs';
 
 async function main() {
   const r = await runSoak({
@@ -28,12 +28,7 @@ async function main() {
     retryMs: numSetting('retry-ms', 'SOAK_RETRY_MS', SOAK_DEFAULTS.retryMs),
     log: (l) => console.log(l),
   });
-  console.log('');
-  for (const l of r.report) console.log(l);
-  console.log('');
-  console.log(r.ok ? 'problems: none' : `problems (${r.problems.length}):`);
-  for (const p of r.problems) console.log(`  ${p}`);
-  process.exitCode = r.ok ? 0 : 1;
+  printOutcome(r);
 }
 
 main().catch((e) => {
