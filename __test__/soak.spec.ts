@@ -123,6 +123,15 @@ test('regression: QoS 1 messages already in the socket when the server resets th
     const u16 = (n) => Buffer.from([n >> 8, n & 255]);
     const publish = (topic, payload, qos, id) =>
       frame(0x30 | (qos << 1), Buffer.concat([u16(topic.length), Buffer.from(topic), qos ? u16(id) : Buffer.alloc(0), payload]));
+    // Bytes sent and not yet acknowledged by the peer: tx_queue in /proc/net/tcp.
+    const hexPort = (n) => n.toString(16).toUpperCase().padStart(4, '0');
+    const unacked = (c) => {
+      const row = require('node:fs').readFileSync('/proc/net/tcp', 'utf8').split('\\n')
+        .map((l) => l.trim().split(/\\s+/))
+        .find((f) => f[1] && f[1].endsWith(':' + hexPort(c.localPort)) && f[2].endsWith(':' + hexPort(c.remotePort)));
+      if (!row) throw new Error('no /proc/net/tcp row for the peer socket');
+      return parseInt(row[4].split(':')[0], 16);
+    };
     const srv = net.createServer((c) => {
       let buf = Buffer.alloc(0);
       c.on('error', () => {});
@@ -149,7 +158,11 @@ test('regression: QoS 1 messages already in the socket when the server resets th
               const burst = [];
               for (let n = 1; n <= 1000; n++) burst.push(publish('t/1', Buffer.from(String(n)), 1, n));
               c.write(Buffer.concat(flood));
-              c.write(Buffer.concat(burst), () => setTimeout(() => { c.resetAndDestroy(); parentPort.postMessage('reset'); }, 300));
+              // The reset waits until the client's kernel has acknowledged every
+              // byte: data still in this side's send buffer would die with the
+              // reset, and that is TCP's loss, not the client's.
+              const resetWhenAcked = () => (unacked(c) === 0 ? (c.resetAndDestroy(), parentPort.postMessage('reset')) : setTimeout(resetWhenAcked, 20));
+              c.write(Buffer.concat(burst), () => setTimeout(resetWhenAcked, 300));
             }, 300);
           }
         }
