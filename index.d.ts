@@ -186,6 +186,13 @@ export declare function setReconnectDelays(conn: number, delays: Array<number>):
  */
 export declare function state(conn: number): 'connecting' | 'connected' | 'disconnected' | null
 
+/**
+ * `state` as a number, for the TypeScript API's hot path (no string is
+ * made): 0 connecting, 1 connected, 2 disconnected, -1 unknown or closed
+ * handle (with `lastError()`).
+ */
+export declare function stateCode(conn: number): number
+
 /** Queues a SUBSCRIBE; the SUBACK comes as a `subscribed` event. */
 export declare function subscribe(conn: number, filter: string, qosNum: number): number
 

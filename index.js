@@ -848,6 +848,7 @@ module.exports.publishString = nativeBinding.publishString
 module.exports.setAutoReconnect = nativeBinding.setAutoReconnect
 module.exports.setReconnectDelays = nativeBinding.setReconnectDelays
 module.exports.state = nativeBinding.state
+module.exports.stateCode = nativeBinding.stateCode
 module.exports.subscribe = nativeBinding.subscribe
 module.exports.takeEvents = nativeBinding.takeEvents
 module.exports.unsubscribe = nativeBinding.unsubscribe

@@ -536,13 +536,16 @@ export function state(conn: number): MqttState {
     unknownHandle(conn);
     return 'disconnected';
   }
-  const s = native.state(conn);
-  if (s === null) {
+  const s = native.stateCode(conn);
+  if (s < 0) {
     localError = null;
     return 'disconnected';
   }
-  return s;
+  return STATES[s];
 }
+
+/** By `native.stateCode`: a number crosses N-API faster than a string. */
+const STATES: readonly MqttState[] = ['connecting', 'connected', 'disconnected'];
 
 /** Sends a PINGREQ now (keep-alive pings are automatic). */
 export function ping(conn: number): void {

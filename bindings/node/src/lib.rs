@@ -29,7 +29,7 @@ use std::ptr;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use batch::NodeSink;
-use mqtt_driver::{Driver, DriverError, EventSink, OpenOptions, Profile, QoS};
+use mqtt_driver::{ConnState, Driver, DriverError, EventSink, OpenOptions, Profile, QoS};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, JsString, JsValue};
@@ -551,6 +551,19 @@ pub fn state(conn: i32) -> Option<&'static str> {
         Err(e) => fail(e.to_string()),
     });
     out
+}
+
+/// `state` as a number, for the TypeScript API's hot path (no string is
+/// made): 0 connecting, 1 connected, 2 disconnected, -1 unknown or closed
+/// handle (with `lastError()`).
+#[napi]
+pub fn state_code(conn: i32) -> i32 {
+    with_driver(conn, |d| match d.state(conn) {
+        Ok(ConnState::Connecting) => 0,
+        Ok(ConnState::Connected) => 1,
+        Ok(ConnState::Disconnected) => 2,
+        Err(e) => fail(e.to_string()),
+    })
 }
 
 /// Sends a PINGREQ now.

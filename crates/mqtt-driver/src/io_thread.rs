@@ -28,8 +28,10 @@ pub(crate) fn run(mut poll: Poll, shared: Arc<Shared>) {
             }
         }
         shared.wake_pending.store(false, Ordering::Release);
-        for (handle, conn, host, port) in shared.table().take_new() {
-            conns.insert(handle, IoConn::new(conn, host, port, shared.profile.read_chunk));
+        if shared.opened.swap(false, Ordering::AcqRel) {
+            for (handle, conn, host, port) in shared.table().take_new() {
+                conns.insert(handle, IoConn::new(conn, host, port, &shared.profile));
+            }
         }
         for event in events.iter() {
             if event.token() == WAKER {

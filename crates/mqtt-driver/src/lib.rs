@@ -56,7 +56,8 @@ pub struct Profile {
     pub network_up: bool,
     /// Bytes read from a socket per call (and held between calls).
     pub read_chunk: usize,
-    /// Bytes handed to a socket per call (the lock is held for one call).
+    /// Bytes taken from the client at a time (under the lock) and then
+    /// written to the socket (without it).
     pub write_chunk: usize,
     pub io_stack_size: usize,
     pub dns_stack_size: usize,
@@ -69,7 +70,7 @@ impl Profile {
         max_pending_events: 8 << 20,
         network_up: true,
         read_chunk: 64 << 10,
-        write_chunk: 256 << 10,
+        write_chunk: 64 << 10,
         io_stack_size: 256 << 10,
         dns_stack_size: 64 << 10,
     };
@@ -81,7 +82,7 @@ impl Profile {
         max_pending_events: 16 << 10,
         network_up: false,
         read_chunk: 1 << 10,
-        write_chunk: 4 << 10,
+        write_chunk: 2 << 10,
         io_stack_size: 12 << 10,
         dns_stack_size: 6 << 10,
     };
@@ -129,6 +130,9 @@ pub(crate) struct Shared {
     table: Mutex<Table>,
     waker: mio::Waker,
     wake_pending: AtomicBool,
+    /// The table has connections the I/O thread has not taken yet (so it
+    /// need not lock the table, which every call locks, on every wake).
+    opened: AtomicBool,
     network_up: AtomicBool,
     resolver: dns::Resolver,
     /// Host names resolved on the resolver thread, for the I/O thread.
@@ -178,6 +182,7 @@ impl Driver {
                 table: Mutex::new(Table::new()),
                 waker,
                 wake_pending: AtomicBool::new(false),
+                opened: AtomicBool::new(false),
                 network_up: AtomicBool::new(profile.network_up),
                 resolver: dns::Resolver::new(profile.dns_stack_size),
                 resolved: Mutex::new(Vec::new()),
@@ -279,6 +284,7 @@ impl Driver {
             let handle = t.next_handle();
             client.connect(self.shared.now())?;
             t.insert(Arc::new(Conn::new(handle, client, sink)), host, port);
+            self.shared.opened.store(true, Ordering::Release);
             handle
         };
         self.shared.kick();

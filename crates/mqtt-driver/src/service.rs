@@ -1,6 +1,8 @@
 //! The I/O thread's side of one connection: its link, readiness and the
-//! step that moves bytes and events. Only the I/O thread touches this; the
-//! shared [`Conn`] is locked per socket call, never across a loop of them.
+//! step that moves bytes and events. Only the I/O thread touches this. The
+//! shared [`Conn`] is never locked across a socket call: bytes are read
+//! into scratch space and written from a staging buffer without the lock,
+//! so `publish` waits at most for a copy, never for the kernel.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -13,7 +15,7 @@ use crate::conn::{Conn, ConnInner};
 use crate::events::Event;
 use crate::host::Host;
 use crate::link::{Link, TcpLink};
-use crate::Shared;
+use crate::{Profile, Shared};
 
 /// Does the client want a link in this state (one opening, up or closing)?
 fn has_link(state: State) -> bool {
@@ -42,6 +44,11 @@ pub(crate) struct IoConn {
     scratch: Box<[u8]>,
     scratch_start: usize,
     scratch_end: usize,
+    /// Taken from the client (which counts it as sent), not yet accepted by
+    /// the socket: written before anything else, and before the link closes.
+    staged: Box<[u8]>,
+    staged_start: usize,
+    staged_end: usize,
     /// Reading stopped because the sink is behind.
     paused: bool,
     /// The client took no more input until its PUBACKs are written: only a
@@ -54,7 +61,7 @@ pub(crate) struct IoConn {
 }
 
 impl IoConn {
-    pub fn new(conn: Arc<Conn>, host: Host, port: u16, read_chunk: usize) -> IoConn {
+    pub fn new(conn: Arc<Conn>, host: Host, port: u16, profile: &Profile) -> IoConn {
         IoConn {
             conn,
             host,
@@ -66,9 +73,12 @@ impl IoConn {
             attempt: 0,
             resolving: false,
             addrs: Vec::new(),
-            scratch: vec![0; read_chunk].into_boxed_slice(),
+            scratch: vec![0; profile.read_chunk].into_boxed_slice(),
             scratch_start: 0,
             scratch_end: 0,
+            staged: vec![0; profile.write_chunk].into_boxed_slice(),
+            staged_start: 0,
+            staged_end: 0,
             paused: false,
             input_blocked: false,
             linger_until: None,
@@ -169,6 +179,7 @@ impl IoConn {
     }
 
     fn drop_link(&mut self, registry: &Registry) {
+        self.flush_staged();
         self.write_parting();
         if let Some(mut l) = self.link.take() {
             l.deregister(registry);
@@ -178,7 +189,25 @@ impl IoConn {
         self.write_blocked = false;
         self.scratch_start = 0;
         self.scratch_end = 0;
+        self.staged_start = 0;
+        self.staged_end = 0;
         self.input_blocked = false;
+    }
+
+    /// Before a close: what is staged goes out, as far as the socket takes
+    /// it now (the client already counts it as sent: a DISCONNECT, say).
+    fn flush_staged(&mut self) {
+        let Some(l) = &mut self.link else { return };
+        if self.connecting {
+            return;
+        }
+        while self.staged_start < self.staged_end {
+            match l.write(&self.staged[self.staged_start..self.staged_end]) {
+                Ok(n) if n > 0 => self.staged_start += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                _ => break,
+            }
+        }
     }
 
     /// The link failed under the client (not through its own decision).
@@ -332,6 +361,8 @@ impl IoConn {
     /// bytes would turn our close into a reset that makes the server drop
     /// what it has not read yet.
     fn linger(&mut self, registry: &Registry, now: u64) {
+        // The DISCONNECT may still be staged: it goes first.
+        self.flush_staged();
         let done = loop {
             let Some(l) = &mut self.link else { break true };
             if self.linger_until.is_some_and(|t| now >= t) {
@@ -351,36 +382,54 @@ impl IoConn {
         }
     }
 
-    /// One socket write per lock: `publish` waits at most for one syscall.
+    /// Writes what is staged; when it is all out, stages the client's next
+    /// bytes under the lock (one copy) and writes them without it.
     fn write(&mut self, shared: &Shared) -> bool {
         let mut progress = false;
-        while !self.write_blocked {
-            let Some(l) = &mut self.link else { break };
-            let mut c = self.conn.lock();
-            let bytes = c.client.poll_transmit();
-            if bytes.is_empty() {
+        while !self.write_blocked && self.link.is_some() {
+            if self.staged_start == self.staged_end && !self.stage(shared) {
                 break;
             }
-            let bytes = &bytes[..bytes.len().min(shared.profile.write_chunk)];
-            match l.write(bytes) {
+            progress = true;
+            let Some(l) = &mut self.link else { break };
+            match l.write(&self.staged[self.staged_start..self.staged_end]) {
                 Ok(0) => break,
-                Ok(n) => {
-                    let now = shared.now();
-                    self.input_blocked = false;
-                    c.client.advance_transmit(now, n);
-                    self.conn.drain_events(&mut c, now);
-                    progress = true;
-                }
+                Ok(n) => self.staged_start += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => self.write_blocked = true,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    drop(c);
                     self.fail(shared, DisconnectReason::NetworkError, e.to_string());
                     return true;
                 }
             }
         }
         progress
+    }
+
+    /// Copies as much of the client's outgoing bytes as the staging buffer
+    /// holds, and tells the client they are sent. False when it had none.
+    fn stage(&mut self, shared: &Shared) -> bool {
+        let now = shared.now();
+        let mut c = self.conn.lock();
+        let mut filled = 0;
+        while filled < self.staged.len() {
+            let bytes = c.client.poll_transmit();
+            if bytes.is_empty() {
+                break;
+            }
+            let n = bytes.len().min(self.staged.len() - filled);
+            self.staged[filled..filled + n].copy_from_slice(&bytes[..n]);
+            c.client.advance_transmit(now, n);
+            filled += n;
+        }
+        self.staged_start = 0;
+        self.staged_end = filled;
+        if filled > 0 {
+            // Room was made: a PUBACK-bound packet may now go in.
+            self.input_blocked = false;
+            self.conn.drain_events(&mut c, now);
+        }
+        filled > 0
     }
 
     /// Reads without the lock into scratch space, then hands the bytes to

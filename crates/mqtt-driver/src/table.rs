@@ -1,7 +1,6 @@
 //! The handle table: live connections of the process, the limit on them,
 //! and handles never reused.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::conn::Conn;
@@ -9,7 +8,9 @@ use crate::events::Handle;
 use crate::host::Host;
 
 pub(crate) struct Table {
-    conns: HashMap<Handle, Arc<Conn>>,
+    /// At most a profile's few connections (plus closing ones): a scan of
+    /// this short list beats hashing on the per-call path.
+    conns: Vec<(Handle, Arc<Conn>)>,
     /// Opened since the I/O thread last looked: it sets up their links.
     new: Vec<(Handle, Arc<Conn>, Host, u16)>,
     next_handle: Handle,
@@ -19,7 +20,7 @@ pub(crate) struct Table {
 
 impl Table {
     pub fn new() -> Table {
-        Table { conns: HashMap::new(), new: Vec::new(), next_handle: 0, live: 0 }
+        Table { conns: Vec::new(), new: Vec::new(), next_handle: 0, live: 0 }
     }
 
     pub fn next_handle(&self) -> Handle {
@@ -30,12 +31,12 @@ impl Table {
         let handle = conn.handle;
         self.next_handle = handle + 1;
         self.live += 1;
-        self.conns.insert(handle, conn.clone());
+        self.conns.push((handle, conn.clone()));
         self.new.push((handle, conn, host, port));
     }
 
     pub fn get(&self, handle: Handle) -> Option<Arc<Conn>> {
-        self.conns.get(&handle).cloned()
+        self.conns.iter().find(|(h, _)| *h == handle).map(|(_, c)| c.clone())
     }
 
     pub fn take_new(&mut self) -> Vec<(Handle, Arc<Conn>, Host, u16)> {
@@ -44,12 +45,12 @@ impl Table {
 
     /// The final event was delivered.
     pub fn remove(&mut self, handle: Handle) {
-        self.conns.remove(&handle);
+        self.conns.retain(|(h, _)| *h != handle);
     }
 
     /// Handles (live or closing) whose events go to `sink`.
     pub fn handles_of(&self, sink: &Arc<dyn crate::EventSink>) -> Vec<Handle> {
         let same = |c: &Arc<Conn>| std::ptr::addr_eq(Arc::as_ptr(&c.sink), Arc::as_ptr(sink));
-        self.conns.values().filter(|c| same(c)).map(|c| c.handle).collect()
+        self.conns.iter().filter(|(_, c)| same(c)).map(|(h, _)| *h).collect()
     }
 }
