@@ -1,12 +1,17 @@
 // Benchmarks: this client against MQTT.js (Nagle off) in the same run, on
 // the same fast Rust peer, plus the raw-socket ceiling of this runtime.
-// Prints medians of RUNS runs and the ratio ours / MQTT.js.
+// Prints median (min-max) of RUNS runs and the ratio of the medians, ours /
+// MQTT.js; writes bench/results/bench.json and the chart bench/results/bench.svg.
 //
 //   npm run bench            (BENCH_RUNS=5 BENCH_N=200000 by default)
+//   BENCH_ONLY=latency npm run bench     (or peer): one part only
 
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { startPeer, median, percentile, ours, mqttJs, BenchClient, PAYLOAD } from './lib';
+import { chart } from './chart';
 import { startMosquitto } from '../__test__/helpers/mosquitto';
 import { runTs } from '../__test__/helpers/run';
 import { sleep } from '../__test__/helpers/wait';
@@ -14,6 +19,8 @@ import { sleep } from '../__test__/helpers/wait';
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const N = Number(process.env.BENCH_N ?? 200_000);
 const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 2_000);
+const ONLY = process.env.BENCH_ONLY;
+const OUT = process.env.BENCH_OUT ?? path.join(__dirname, 'results');
 
 type Factory = (port: number, id: string) => Promise<BenchClient>;
 const CLIENTS: [string, Factory][] = [
@@ -89,28 +96,6 @@ async function rawCeiling(port: number): Promise<{ write: number; read: number }
   return { write, read };
 }
 
-/** One-way latency through mosquitto (TCP_NODELAY on), publisher and subscriber in this process. */
-async function latency(make: Factory, port: number): Promise<{ p50: number; p99: number }> {
-  const sub = await make(port, `lat-sub-${Math.random()}`);
-  const pub = await make(port, `lat-pub-${Math.random()}`);
-  const topic = `bench/lat/${Math.random().toString(36).slice(2)}`;
-  // Subscribe (the subscriber's `receive` resolves after 1 message; prime it).
-  const primed = sub.receive(topic, 1);
-  await sleep(100);
-  await pub.publishMany(topic, 1, 0);
-  await primed;
-  const samples: number[] = [];
-  for (let i = 0; i < LATENCY_SAMPLES; i++) {
-    const got = sub.nextMessage();
-    const t0 = process.hrtime.bigint();
-    await pub.publishMany(topic, 1, 0);
-    await got;
-    samples.push(Number(process.hrtime.bigint() - t0) / 1e3);
-  }
-  await pub.close();
-  await sub.close();
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
-}
 
 /** RSS per connection, each client kind in a fresh process. */
 async function memoryPerConnection(kind: 'ours' | 'mqttjs', port: number): Promise<number> {
@@ -119,56 +104,202 @@ async function memoryPerConnection(kind: 'ours' | 'mqttjs', port: number): Promi
   return Number(r.stdout.trim());
 }
 
-function row(name: string, a: number, b: number, unit = '') {
-  console.log(`${name.padEnd(34)} ${a.toFixed(0).padStart(10)}${unit} ${b.toFixed(0).padStart(10)}${unit}   ratio ${(a / b).toFixed(2)}`);
+/** Latency percentiles reported (and charted). */
+const PERCENTILES: [string, number][] = [['p50', 50], ['p90', 90], ['p99', 99], ['p99.9', 99.9], ['max', 100]];
+
+/** A latency sampler: `once()` publishes one message and resolves when the subscriber has it. */
+interface Pinger {
+  once(): Promise<void>;
+  close(): Promise<void>;
 }
 
-async function main() {
-  const peer = await startPeer();
-  try {
-    await againstPeer(peer.port);
-  } finally {
-    peer.stop();
+async function clientPinger(make: Factory, port: number): Promise<Pinger> {
+  const sub = await make(port, `lat-sub-${Math.random()}`);
+  const pub = await make(port, `lat-pub-${Math.random()}`);
+  const topic = `bench/lat/${Math.random().toString(36).slice(2)}`;
+  // Subscribe (the subscriber's `receive` resolves after 1 message; prime it).
+  const primed = sub.receive(topic, 1);
+  await sleep(100);
+  await pub.publishMany(topic, 1, 0);
+  await primed;
+  return {
+    async once() {
+      const got = sub.nextMessage();
+      await pub.publishMany(topic, 1, 0);
+      await got;
+    },
+    async close() {
+      await pub.close();
+      await sub.close();
+    },
+  };
+}
+
+/** The ceiling: pre-encoded packets on two raw sockets of this runtime, Nagle off. */
+async function rawPinger(port: number): Promise<Pinger> {
+  const topic = `bench/lat/raw${Math.random().toString(36).slice(2)}`;
+  const open = async (id: string) => {
+    const sock = net.connect(port, '127.0.0.1');
+    sock.setNoDelay(true);
+    await new Promise((r) => sock.once('connect', r));
+    const body = Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 60, 0, id.length]), Buffer.from(id)]);
+    sock.write(Buffer.concat([Buffer.from([0x10, body.length]), body]));
+    await new Promise((r) => sock.once('data', r)); // CONNACK
+    return sock;
+  };
+  const sub = await open(`rs${Math.random().toString(36).slice(2, 10)}`);
+  const pub = await open(`rp${Math.random().toString(36).slice(2, 10)}`);
+  const filter = Buffer.concat([Buffer.from([0, 1, 0, topic.length]), Buffer.from(topic), Buffer.from([0])]);
+  sub.write(Buffer.concat([Buffer.from([0x82, filter.length]), filter]));
+  await new Promise((r) => sub.once('data', r)); // SUBACK
+  const packet = Buffer.concat([Buffer.from([0x30, 2 + topic.length + PAYLOAD.length, 0, topic.length]), Buffer.from(topic), PAYLOAD]);
+  let have = 0;
+  let arrived: () => void = () => {};
+  sub.on('data', (d: Buffer) => {
+    have += d.length;
+    if (have >= packet.length) {
+      have -= packet.length;
+      arrived();
+    }
+  });
+  return {
+    once() {
+      const got = new Promise<void>((r) => (arrived = r));
+      pub.write(packet);
+      return got;
+    },
+    async close() {
+      pub.destroy();
+      sub.destroy();
+    },
+  };
+}
+
+/** One run: LATENCY_SAMPLES sequential round trips; µs at each of PERCENTILES. */
+async function latencyRun(p: Pinger): Promise<number[]> {
+  for (let i = 0; i < 200; i++) await p.once(); // warm-up, not counted
+  const samples: number[] = [];
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    const t0 = process.hrtime.bigint();
+    await p.once();
+    samples.push(Number(process.hrtime.bigint() - t0) / 1e3);
   }
-  await throughMosquitto();
+  return PERCENTILES.map(([, q]) => (q === 100 ? Math.max(...samples) : percentile(samples, q)));
+}
+
+/** median, min and max of a list of runs */
+interface Stats {
+  median: number;
+  min: number;
+  max: number;
+}
+const stats = (xs: number[]): Stats => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
+const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
+const cell = (s: Stats) => `${fmt(s.median)} (${fmt(s.min)}-${fmt(s.max)})`;
+
+interface Row {
+  scenario: string;
+  ours: Stats;
+  mqttjs?: Stats;
+  ceiling?: Stats;
+  /** ours / MQTT.js (medians); for latency, below 1 is better */
+  ratio?: number;
+}
+
+const rows: Row[] = [];
+function report(r: Row) {
+  rows.push(r);
+  const ratio = r.ratio === undefined ? '' : `   ratio ${r.ratio.toFixed(2)}`;
+  const ceiling = r.ceiling ? `   ceiling ${cell(r.ceiling)}` : '';
+  console.log(`${r.scenario.padEnd(36)} ${cell(r.ours).padStart(28)} ${(r.mqttjs ? cell(r.mqttjs) : '').padStart(28)}${ratio}${ceiling}`);
 }
 
 async function againstPeer(port: number) {
-  const peer = { port };
-  console.log(`runs ${RUNS}, N ${N}, payload ${PAYLOAD.length} B; peer: bench-peer (Rust) on ${peer.port}`);
-  console.log(`${'scenario'.padEnd(34)} ${'ours'.padStart(10)} ${'MQTT.js'.padStart(10)}`);
-  for (const [name, body] of scenarios) {
+  console.log(`runs ${RUNS}, N ${N}, payload ${PAYLOAD.length} B; peer: bench-peer (Rust); median (min-max) of the runs`);
+  console.log(`${'scenario'.padEnd(36)} ${'ours'.padStart(28)} ${'MQTT.js'.padStart(28)}`);
+  const raws = [];
+  for (let r = 0; r < RUNS; r++) raws.push(await rawCeiling(port));
+  const ceilings = [stats(raws.map((r) => r.write)), undefined, stats(raws.map((r) => r.read))];
+  for (const [k, [name, body]] of scenarios.entries()) {
     const res: number[][] = CLIENTS.map(() => []);
     for (let r = 0; r < RUNS; r++) {
-      for (let i = 0; i < CLIENTS.length; i++) res[i].push(await rate(peer.port, CLIENTS[i][1], body));
+      for (let i = 0; i < CLIENTS.length; i++) res[i].push(await rate(port, CLIENTS[i][1], body));
     }
-    row(name, median(res[0]), median(res[1]));
+    const [a, b] = [stats(res[0]), stats(res[1])];
+    report({ scenario: name, ours: a, mqttjs: b, ratio: a.median / b.median, ceiling: ceilings[k] });
   }
-  const raws = [];
-  for (let r = 0; r < RUNS; r++) raws.push(await rawCeiling(peer.port));
-  console.log(`raw-socket ceiling (node net): write ${median(raws.map((r) => r.write)).toFixed(0)} msg/s, read ${median(raws.map((r) => r.read)).toFixed(0)} msg/s`);
+  const q0 = rows[rows.length - 3];
+  console.log(`QoS 0 publish is ${((100 * q0.ours.median) / q0.ceiling!.median).toFixed(1)} % of the raw write ceiling (pre-encoded packets on a net.Socket)`);
   const mem: [number[], number[]] = [[], []];
   for (let r = 0; r < 3; r++) {
-    mem[0].push(await memoryPerConnection('ours', peer.port));
-    mem[1].push(await memoryPerConnection('mqttjs', peer.port));
+    mem[0].push((await memoryPerConnection('ours', port)) / 1024);
+    mem[1].push((await memoryPerConnection('mqttjs', port)) / 1024);
   }
-  row('RSS per connection (KiB)', median(mem[0]) / 1024, median(mem[1]) / 1024);
+  const [a, b] = [stats(mem[0]), stats(mem[1])];
+  report({ scenario: 'RSS per connection (KiB, 3 runs)', ours: a, mqttjs: b, ratio: a.median / b.median });
 }
 
-async function throughMosquitto() {
+/** Latency percentile rows; returns the medians per client for the chart. */
+async function throughMosquitto(): Promise<{ name: string; values: number[] }[]> {
   const broker = await startMosquitto();
   if (!broker) {
     console.log('latency: mosquitto not installed, skipped');
-    return;
+    return [];
   }
   try {
-    const lat = [];
-    for (const [, make] of CLIENTS) lat.push(await latency(make, broker.port));
-    console.log(`latency via mosquitto p50 (us)        ${lat[0].p50.toFixed(0).padStart(10)} ${lat[1].p50.toFixed(0).padStart(10)}   ratio ${(lat[0].p50 / lat[1].p50).toFixed(2)}`);
-    console.log(`latency via mosquitto p99 (us)        ${lat[0].p99.toFixed(0).padStart(10)} ${lat[1].p99.toFixed(0).padStart(10)}   ratio ${(lat[0].p99 / lat[1].p99).toFixed(2)}`);
+    const makers: [string, () => Promise<Pinger>][] = [
+      ...CLIENTS.map(([name, make]): [string, () => Promise<Pinger>] => [name, () => clientPinger(make, broker.port)]),
+      ['raw socket (node net)', () => rawPinger(broker.port)],
+    ];
+    // runs[client][run][percentile]; the clients take turns within a run.
+    const runs: number[][][] = makers.map(() => []);
+    for (let r = 0; r < RUNS; r++) {
+      for (const [i, [, make]] of makers.entries()) {
+        const p = await make();
+        runs[i].push(await latencyRun(p));
+        await p.close();
+      }
+    }
+    console.log(`latency through mosquitto, ${LATENCY_SAMPLES} sequential round trips per run (µs)`);
+    for (const [k, [label]] of PERCENTILES.entries()) {
+      const [a, b, raw] = runs.map((rs) => stats(rs.map((v) => v[k])));
+      report({ scenario: `latency via mosquitto ${label} (µs)`, ours: a, mqttjs: b, ratio: a.median / b.median, ceiling: raw });
+    }
+    return makers.map(([name], i) => ({ name, values: PERCENTILES.map((_, k) => median(runs[i].map((v) => v[k]))) }));
   } finally {
     await broker.stop();
   }
+}
+
+function machine(): string {
+  return `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${os.platform()} ${os.release()}, Node ${process.version}`;
+}
+
+async function main() {
+  let latency: { name: string; values: number[] }[] = [];
+  if (ONLY === undefined || ONLY === 'peer') {
+    const peer = await startPeer();
+    try {
+      await againstPeer(peer.port);
+    } finally {
+      peer.stop();
+    }
+  }
+  if (ONLY === undefined || ONLY === 'latency') latency = await throughMosquitto();
+  if (ONLY !== undefined) return; // a partial run does not replace the recorded one
+  fs.mkdirSync(OUT, { recursive: true });
+  const when = new Date().toISOString();
+  const record = { when, machine: machine(), runs: RUNS, n: N, latencySamples: LATENCY_SAMPLES, rows };
+  fs.writeFileSync(path.join(OUT, 'bench.json'), JSON.stringify(record, null, 2) + '\n');
+  const throughput = rows.slice(0, 3).map((r) => ({
+    name: r.scenario.replace(/ \(msg\/s\)$/, ''),
+    ours: r.ours.median,
+    mqttjs: r.mqttjs!.median,
+    ceiling: r.ceiling?.median,
+  }));
+  const caption = `npm run bench, ${when.slice(0, 10)}: medians of ${RUNS} runs, ${N} messages of ${PAYLOAD.length} B; ${machine()}`;
+  fs.writeFileSync(path.join(OUT, 'bench.svg'), chart({ throughput, latency, percentiles: PERCENTILES.map(([l]) => l), caption }));
+  console.log(`wrote ${path.relative(process.cwd(), path.join(OUT, 'bench.json'))} and bench.svg`);
 }
 
 main().then(
