@@ -9,6 +9,7 @@ csv_path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "..", "share
 files = {
     "client_conformance.rs": "crates/mqtt-core/tests/client_conformance.rs",
     "client_state.rs": "crates/mqtt-core/tests/client_state.rs",
+    "client_qos2.rs": "crates/mqtt-core/tests/client_qos2.rs",
     "codec_packets.rs": "crates/mqtt-core/tests/codec_packets.rs",
     "codec_properties.rs": "crates/mqtt-core/tests/codec_properties.rs",
     "topic.rs": "crates/mqtt-core/src/topic.rs",
