@@ -487,3 +487,142 @@ fn session_present_is_reported_on_every_connected() {
     p.drop_link();
     assert!(reconnect(&mut p, false).is_empty());
 }
+
+// ---------------------------------------------------------------------------
+// Properties: any interleaving of QoS 2 traffic and lost links
+// ---------------------------------------------------------------------------
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    #[derive(Clone, Debug)]
+    enum In {
+        Publish { id: u16, dup: bool },
+        Pubrel(u16),
+        Reconnect { session_present: bool },
+    }
+
+    fn inbound_op() -> impl Strategy<Value = In> {
+        prop_oneof![
+            4 => (1u16..6, any::<bool>()).prop_map(|(id, dup)| In::Publish { id, dup }),
+            3 => (1u16..6).prop_map(In::Pubrel),
+            1 => any::<bool>().prop_map(|session_present| In::Reconnect { session_present }),
+        ]
+    }
+
+    #[derive(Clone, Debug)]
+    enum Out {
+        /// PUBREC for the n-th message still awaiting one.
+        Pubrec(usize),
+        /// PUBCOMP for the n-th message awaiting one.
+        Pubcomp(usize),
+        Reconnect {
+            session_present: bool,
+        },
+    }
+
+    fn outbound_op() -> impl Strategy<Value = Out> {
+        prop_oneof![
+            3 => (0usize..8).prop_map(Out::Pubrec),
+            3 => (0usize..8).prop_map(Out::Pubcomp),
+            1 => any::<bool>().prop_map(|session_present| Out::Reconnect { session_present }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// [MQTT-4.3.3-2]: a QoS 2 message is delivered once until its PUBREL,
+        /// whatever the repeats and lost links; every PUBLISH gets its PUBREC
+        /// and every PUBREL its PUBCOMP.
+        #[test]
+        fn mqtt_4_3_3_2_inbound_qos2_is_delivered_once_per_pubrel(ops in proptest::collection::vec(inbound_op(), 1..60)) {
+            let mut p = persistent();
+            p.connect();
+            let mut held = BTreeSet::new();
+            for op in ops {
+                match op {
+                    In::Publish { id, dup } => {
+                        let bytes = inbound_publish_flags("t", b"x", QoS::ExactlyOnce, Some(id), dup, false);
+                        let evs = p.feed(&bytes);
+                        let fresh = held.insert(id);
+                        prop_assert_eq!(evs.len(), usize::from(fresh), "id {} delivered iff not held", id);
+                        prop_assert_eq!(p.drain(), pubrec(id).to_vec());
+                    }
+                    In::Pubrel(id) => {
+                        prop_assert!(p.feed(&pubrel(id)).is_empty());
+                        held.remove(&id);
+                        prop_assert_eq!(p.drain(), pubcomp(id).to_vec());
+                    }
+                    In::Reconnect { session_present } => {
+                        p.drop_link();
+                        prop_assert!(reconnect(&mut p, session_present).is_empty());
+                        if !session_present {
+                            held.clear();
+                        }
+                    }
+                }
+                prop_assert_eq!(p.c.awaiting_pubrel(), held.len());
+            }
+        }
+
+        /// [MQTT-4.3.3-1] [MQTT-4.4.0-1] [MQTT-4.6.0-1]: after any PUBRECs,
+        /// PUBCOMPs and lost links, each re-send is, in the original order,
+        /// the PUBLISH (DUP) of a message without its PUBREC or the PUBREL of
+        /// one with it; each message ends with exactly one `Published`.
+        #[test]
+        fn mqtt_4_3_3_1_mqtt_4_4_0_1_outbound_qos2_resends_follow_each_messages_step(
+            count in 1usize..8,
+            ops in proptest::collection::vec(outbound_op(), 0..40),
+        ) {
+            let mut p = persistent();
+            p.connect();
+            // (id, released) of each message not yet completed, in sending order.
+            let mut open: Vec<(u16, bool)> = Vec::new();
+            for _ in 0..count {
+                open.push((p.c.publish("t", b"x", QoS::ExactlyOnce, false).unwrap().unwrap(), false));
+            }
+            p.drain();
+            let mut completed = Vec::new();
+            for op in ops {
+                match op {
+                    Out::Pubrec(n) => {
+                        let waiting: Vec<usize> = (0..open.len()).filter(|&i| !open[i].1).collect();
+                        let Some(&i) = waiting.get(n % waiting.len().max(1)) else { continue };
+                        prop_assert!(p.feed(&pubrec(open[i].0)).is_empty());
+                        prop_assert_eq!(p.drain(), pubrel(open[i].0).to_vec());
+                        open[i].1 = true;
+                    }
+                    Out::Pubcomp(n) => {
+                        let released: Vec<usize> = (0..open.len()).filter(|&i| open[i].1).collect();
+                        let Some(&i) = released.get(n % released.len().max(1)) else { continue };
+                        let id = open.remove(i).0;
+                        prop_assert_eq!(p.feed(&pubcomp(id)), vec![Ev::Completed(id)]);
+                        completed.push(id);
+                    }
+                    Out::Reconnect { session_present } => {
+                        p.drop_link();
+                        let want: Vec<(&str, u16)> =
+                            open.iter().map(|&(id, rel)| (if rel { "PUBREL" } else { "PUBLISH dup" }, id)).collect();
+                        prop_assert_eq!(flow(&reconnect(&mut p, session_present)), want);
+                    }
+                }
+                prop_assert_eq!(p.c.inflight(), open.len());
+            }
+            // Finish every flow: each id completes once.
+            for (id, released) in open.clone() {
+                if !released {
+                    p.feed(&pubrec(id));
+                }
+                p.drain();
+                prop_assert_eq!(p.feed(&pubcomp(id)), vec![Ev::Completed(id)]);
+                completed.push(id);
+            }
+            completed.sort_unstable();
+            prop_assert_eq!(completed, (1..=count as u16).collect::<Vec<_>>());
+            prop_assert_eq!(p.c.inflight(), 0);
+        }
+    }
+}
