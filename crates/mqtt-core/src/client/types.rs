@@ -310,7 +310,7 @@ impl ClientError {
             ClientError::TooLarge { .. } => "packet larger than the maximum packet size",
             ClientError::LinkDown => "not connected and auto-reconnect is off: nothing would send it",
             ClientError::OutboundFull => "outbound buffer full (backpressure): try again later",
-            ClientError::InflightFull => "too many QoS 1/2 messages awaiting acknowledgement: try again later",
+            ClientError::InflightFull => "too many QoS 1/2 messages awaiting PUBACK/PUBCOMP: try again later",
             ClientError::NoPacketId => "all packet identifiers are in use",
             ClientError::TooManyPending => "too many subscriptions awaiting SUBACK: try again later",
             ClientError::Closed => "connection is closed",
