@@ -16,6 +16,12 @@ export declare function coreVersion(): string
 export declare function disconnect(conn: number): number
 
 /**
+ * QoS 1/2 messages published and not yet acknowledged (PUBACK, or
+ * PUBCOMP), queued ones included; -1 for an unknown handle.
+ */
+export declare function inflight(conn: number): number
+
+/**
  * Registers the function that receives this environment's event batches
  * (once per environment: the main thread and each worker thread).
  */
@@ -36,7 +42,11 @@ export declare function liveConnections(): number
  */
 export interface MqttConnected {
   conn: number
-  /** The broker kept a session (always false: the clean-session flag is set). */
+  /**
+   * The broker still had this client's session (CONNACK's session-present
+   * flag): its subscriptions hold and queued messages follow. Always
+   * false with `cleanSession: true` (the default).
+   */
   sessionPresent: boolean
 }
 
@@ -49,6 +59,11 @@ export interface MqttDisconnected {
   conn: number
   reason: string
   cause: 'requested' | 'connect-failed' | 'connect-timeout' | 'refused' | 'keep-alive' | 'closed-by-peer' | 'network' | 'protocol'
+  /**
+   * On the final event after `disconnect`: how many QoS 1/2 messages it
+   * gave up on (not acknowledged within the grace period). 0 otherwise.
+   */
+  abandoned: number
 }
 
 /**
@@ -67,8 +82,16 @@ export interface MqttLimits {
   inboundBuffer: number
   /** Bytes queued for the socket per connection (backpressure beyond). */
   outboundBuffer: number
-  /** Bytes of QoS 1 packets awaiting PUBACK per connection. */
+  /**
+   * Bytes of QoS 1/2 packets awaiting PUBACK/PUBCOMP per connection
+   * (publish returns -1 beyond).
+   */
   inflightBuffer: number
+  /**
+   * Inbound QoS 2 messages awaiting their PUBREL per connection (the
+   * link closes with a reason beyond).
+   */
+  maxAwaitingPubrel: number
   /**
    * SUBSCRIBE/UNSUBSCRIBE requests awaiting their acknowledgement per
    * connection (subscribe returns -1 beyond).
@@ -95,6 +118,11 @@ export interface MqttMessage {
   qos: number
   retain: boolean
   dup: boolean
+  /**
+   * The broker's packet id for QoS 1 and 2 (a QoS 2 message is delivered
+   * once, even if the broker sends it again); 0 for QoS 0.
+   */
+  packetId: number
 }
 
 /** Options of `open`/`openAuth` beyond the reference API. */
@@ -112,6 +140,14 @@ export interface MqttOpenOptions {
    * is skipped and reported as `oversized`.
    */
   maxInboundPacket?: number
+  /**
+   * false asks the broker to keep the session between connections
+   * (subscriptions, messages queued while offline); default true. Needs
+   * a non-empty client id.
+   */
+  cleanSession?: boolean
+  /** The last will, sent in every CONNECT. */
+  will?: MqttWill
 }
 
 /**
@@ -128,12 +164,13 @@ export interface MqttOversized {
 }
 
 /**
- * `published`: the PUBACK for a QoS 1 publish (`packetId` as returned by
- * `publishWithId`).
+ * `published`: the broker has a QoS 1 or 2 publish (`packetId` as
+ * returned by `publishWithId`): its PUBACK (QoS 1) or PUBCOMP (QoS 2).
  */
 export interface MqttPublished {
   conn: number
   packetId: number
+  qos: number
 }
 
 /**
@@ -157,6 +194,21 @@ export interface MqttUnsubscribed {
   packetId: number
 }
 
+/**
+ * The will of `MqttOpenOptions`: published by the broker when the link is
+ * lost without a DISCONNECT (not after `disconnect`).
+ */
+export interface MqttWill {
+  /** A topic name, checked like publish's. */
+  topic: string
+  /** Bytes (the TypeScript layer turns a string into UTF-8); empty by default. */
+  payload?: Buffer
+  /** 0, 1 or 2 (default 0). */
+  qos?: number
+  /** Default false. */
+  retain?: boolean
+}
+
 /** Starts a connection; returns its handle (>= 0, never reused) or -1. */
 export declare function open(host: string, port: number, clientId: string, username?: string | undefined | null, password?: Uint8Array | undefined | null, options?: MqttOpenOptions | undefined | null): number
 
@@ -164,14 +216,14 @@ export declare function open(host: string, port: number, clientId: string, usern
 export declare function ping(conn: number): number
 
 /**
- * Queues a PUBLISH with a binary payload whole: its packet id (QoS 1), 0
- * (QoS 0), or -1.
+ * Queues a PUBLISH with a binary payload whole: its packet id (QoS 1 or
+ * 2), 0 (QoS 0), or -1.
  */
 export declare function publish(conn: number, topic: string, payload: Uint8Array, qosNum: number, retain: boolean): number
 
 /**
  * Queues a PUBLISH whose payload is a string (sent as UTF-8): its packet
- * id (QoS 1), 0 (QoS 0), or -1.
+ * id (QoS 1 or 2), 0 (QoS 0), or -1.
  */
 export declare function publishString(conn: number, topic: string, payload: string, qosNum: number, retain: boolean): number
 

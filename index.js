@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.coreVersion = nativeBinding.coreVersion
 module.exports.disconnect = nativeBinding.disconnect
+module.exports.inflight = nativeBinding.inflight
 module.exports.init = nativeBinding.init
 module.exports.lastError = nativeBinding.lastError
 module.exports.limits = nativeBinding.limits

@@ -470,6 +470,7 @@ test('defect 11b: a frozen peer (stops reading, never acks) with an unacknowledg
   const ms = d.at - t0;
   t.log(`final disconnected after ${round(ms)} ms (grace 2000 ms; before the fix ~4000 ms)`);
   t.is(d.event.reason, 'disconnect requested');
+  t.is(d.event.abandoned, 1, 'the final event says the unacknowledged message was given up');
   t.true(ms < 3000, `final disconnected after ${round(ms)} ms`);
 });
 

@@ -9,6 +9,7 @@ csv_path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "..", "share
 files = {
     "client_conformance.rs": "crates/mqtt-core/tests/client_conformance.rs",
     "client_state.rs": "crates/mqtt-core/tests/client_state.rs",
+    "client_qos2.rs": "crates/mqtt-core/tests/client_qos2.rs",
     "codec_packets.rs": "crates/mqtt-core/tests/codec_packets.rs",
     "codec_properties.rs": "crates/mqtt-core/tests/codec_properties.rs",
     "topic.rs": "crates/mqtt-core/src/topic.rs",
@@ -31,7 +32,7 @@ for i, (g, e) in enumerate(zip(got, expected)):
 for l in rows:
     if len(l.strip("|").split("|")) != 4:
         errors.append(f"not 4 columns: {l[:60]}")
-cites = re.findall(r"`([a-z_]+\.rs)::([a-z0-9_]+)`", doc)
+cites = re.findall(r"`([a-z0-9_]+\.rs)::([a-z0-9_]+)`", doc)
 sources = {k: open(os.path.join(root, v)).read() for k, v in files.items()}
 missing = sorted({f"{f}::{t}" for f, t in cites if f not in sources or not re.search(rf"\bfn {t}\s*\(", sources[f])})
 errors += [f"no such test: {m}" for m in missing]

@@ -317,11 +317,11 @@ function specs(o: TableOptions, h: Handles, big: BigStrings, limits: api.MqttLim
     types: ['number'],
     valid: 0,
     bad: [
-      ...NUMBER_EDGES(), n('2', 2), n('3', 3), n('128', 128), n('255', 255), n('256', 256), n('257', 257),
+      ...NUMBER_EDGES(), n('3', 3), n('128', 128), n('255', 255), n('256', 256), n('257', 257),
       n('0.5', 0.5), n('-0.5', -0.5), n('2**32 + 1', 2 ** 32 + 1), n('2**53 + 2', 2 ** 53 + 2), n('2**63', 2 ** 63),
       n('2**64 + 2**12', 2 ** 64 + 2 ** 12),
     ],
-    edge: [n('-0', -0)],
+    edge: [n('-0', -0), n('2 (QoS 2)', 2)],
   });
   const retain: Param = { name: 'retain', types: ['undefined', 'boolean'], valid: false };
   const filter = (): Param => ({
@@ -461,6 +461,7 @@ function specs(o: TableOptions, h: Handles, big: BigStrings, limits: api.MqttLim
     { fn: 'setReconnectDelays', kind: 'void', params: [conn(), delays] },
     { fn: 'state', kind: 'state', params: [conn()] },
     { fn: 'ping', kind: 'void', params: [conn()] },
+    { fn: 'inflight', kind: 'number', params: [conn()] },
     { fn: 'setTimeout', kind: 'void', params: [conn(), ms] },
     { fn: 'lastError', kind: 'lastError', params: [] },
     { fn: 'liveConnections', kind: 'count', params: [] },

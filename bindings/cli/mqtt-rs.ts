@@ -92,8 +92,7 @@ function secondsArg(p: Parsed, long: string, flag: string): number | undefined {
 function qosArg(p: Parsed): number {
   const s = one(p, '--qos');
   if (s === undefined) return 0;
-  if (s === '2') throw new UsageError('-q 2: QoS 2 is not supported by this client (use 0 or 1)');
-  if (s !== '0' && s !== '1') throw new UsageError(`-q must be 0 or 1, got '${s}'`);
+  if (s !== '0' && s !== '1' && s !== '2') throw new UsageError(`-q must be 0, 1 or 2, got '${s}'`);
   return Number(s);
 }
 
@@ -222,7 +221,7 @@ Publishes to an MQTT 3.1.1 broker; the flags follow mosquitto_pub.
   -l, --stdin-line       send each line of stdin as a message (without its newline)
   -s, --stdin-file       send all of stdin as one message
   -n, --null-message     send a zero-length message
-  -q, --qos 0|1          quality of service (default 0; QoS 2 is not supported)
+  -q, --qos 0|1|2        quality of service (default 0)
   -r, --retain           set the retain flag
   -i, --id id            client id (default mqtt-rs-pub-<pid>)
   -u, --username user    user name
@@ -381,7 +380,7 @@ async function pub(args: string[]): Promise<void> {
       if (closing) return false;
       const r = mqtt.publishWithId(conn, topic, payload, qos, retain);
       if (r >= 0) {
-        if (qos === 1) unacked++;
+        if (qos > 0) unacked++;
         sent++;
         return true;
       }
@@ -402,10 +401,10 @@ async function pub(args: string[]): Promise<void> {
     if (!(await publishOne(payload))) break;
   }
   if (!closing) {
-    // QoS 1: every PUBACK first; disconnect() then flushes and closes.
+    // QoS 1/2: every PUBACK/PUBCOMP first; disconnect() then flushes and closes.
     while (unacked > 0 && !closing) await until();
     if (!closing) {
-      debug(`${sent} message(s) published${qos === 1 ? ' and acknowledged' : ''}; disconnecting`);
+      debug(`${sent} message(s) published${qos > 0 ? ' and acknowledged' : ''}; disconnecting`);
       closing = true;
       mqtt.disconnect(conn);
     }
@@ -423,7 +422,7 @@ Subscribes and prints the messages received; the flags follow mosquitto_sub.
   -p, --port port        broker port (default 1883)
   -L, --url url          mqtt://[user[:pass]@]host[:port]/filter instead of -h, -p, -t (and -u, -P)
   -t, --topic filter     topic filter to subscribe to (repeatable; + and # allowed)
-  -q, --qos 0|1          subscription QoS (default 0; QoS 2 is not supported)
+  -q, --qos 0|1|2        subscription QoS (default 0)
   -i, --id id            client id (default mqtt-rs-sub-<pid>)
   -u, --username user    user name
   -P, --pw password      password (needs -u)
@@ -642,7 +641,7 @@ place on a terminal, one line a second otherwise), then a summary.
   -t, --topic topic      topic (default mqtt-rs/bench/<pid>)
   -c, --count N          messages to publish (default 100000)
   -s, --size bytes       payload size (default 64)
-  -q, --qos 0|1          QoS of publish and subscription (default 0)
+  -q, --qos 0|1|2        QoS of publish and subscription (default 0)
   -u, --username user    user name
   -P, --pw password      password (needs -u)
   -k, --keepalive secs   keep-alive interval (default 60)

@@ -9,7 +9,7 @@
 // no interop wrapper, so calls into the addon stay direct.
 //
 // Errors: a wrong argument *type* throws a TypeError naming the argument;
-// a bad *value* (port 0, qos 2, a wildcard in a topic name, a full buffer,
+// a bad *value* (port 0, qos 3, a wildcard in a topic name, a full buffer,
 // an unknown handle, ...) returns -1 and lastError() says why: the addon
 // checks values, once, in Rust. Void functions given a bad value throw a
 // RangeError naming it; for an unknown handle they set lastError().
@@ -26,14 +26,25 @@
 import { types } from 'node:util';
 import native = require('../../index.js');
 import type {
-  MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage, MqttOpenOptions, MqttOversized,
-  MqttPublished, MqttSubscribed, MqttUnsubscribed,
+  MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage, MqttOpenOptions as NativeOpenOptions,
+  MqttOversized, MqttPublished, MqttSubscribed, MqttUnsubscribed, MqttWill as NativeWill,
 } from '../../index.js';
 
 export type {
-  MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage, MqttOpenOptions, MqttOversized,
+  MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage, MqttOversized,
   MqttPublished, MqttSubscribed, MqttUnsubscribed,
 };
+
+/** The last will: published by the broker if the link is lost without a DISCONNECT. */
+export interface MqttWill extends Omit<NativeWill, 'payload'> {
+  /** A string (sent as UTF-8) or bytes; empty by default. */
+  payload?: string | Uint8Array;
+}
+
+/** Options of open()/openAuth(). */
+export interface MqttOpenOptions extends Omit<NativeOpenOptions, 'will'> {
+  will?: MqttWill;
+}
 
 /** The event objects, by event name. */
 export interface MqttEvents {
@@ -41,7 +52,7 @@ export interface MqttEvents {
   disconnected: MqttDisconnected;
   subscribed: MqttSubscribed;
   message: MqttMessage;
-  /** PUBACK of a QoS 1 publish (its id is what publishWithId returned). */
+  /** PUBACK (QoS 1) or PUBCOMP (QoS 2) of a publish (its id is what publishWithId returned). */
   published: MqttPublished;
   unsubscribed: MqttUnsubscribed;
   /** After publish() returned -1 for lack of room: room again, retry. */
@@ -151,7 +162,7 @@ function badText(name: string, s: string, allowNul = false): string | null {
 }
 
 function checkQos(qos: unknown): asserts qos is number {
-  if (typeof qos !== 'number') throw typeError('qos', 'a number (0 or 1)', qos);
+  if (typeof qos !== 'number') throw typeError('qos', 'a number (0, 1 or 2)', qos);
 }
 
 /** The addon's i64 takes integers only: anything else is passed as a value it refuses. */
@@ -271,13 +282,16 @@ function dispatch(b: Buffer, at: number, deadline: number): number {
       case DISCONNECTED: {
         const last = b[at] !== 0;
         const cause = CAUSES[b[at + 1]] ?? 'network';
-        const start = at + 6;
-        at = start + u32(b, at + 2);
+        const abandoned = u32(b, at + 2);
+        const start = at + 10;
+        at = start + u32(b, at + 6);
         if (c === undefined || (c.closing && !last)) continue;
         const dh = c.handlers[DISCONNECTED];
         // The final event of a handle: then its handlers go.
         if (last) conns.delete(conn);
-        if (dh !== undefined) call(dh, { conn, reason: b.toString('utf8', start, at), cause } satisfies MqttDisconnected);
+        if (dh !== undefined) {
+          call(dh, { conn, reason: b.toString('utf8', start, at), cause, abandoned } satisfies MqttDisconnected);
+        }
         break;
       }
       case SUBSCRIBED: {
@@ -294,9 +308,10 @@ function dispatch(b: Buffer, at: number, deadline: number): number {
       case MESSAGE: {
         const qos = b[at];
         const flags = b[at + 1];
-        const topicStart = at + 10;
-        const payloadStart = topicStart + u32(b, at + 2);
-        at = payloadStart + u32(b, at + 6);
+        const packetId = u16(b, at + 2);
+        const topicStart = at + 12;
+        const payloadStart = topicStart + u32(b, at + 4);
+        at = payloadStart + u32(b, at + 8);
         if (h !== undefined) {
           call(h, {
             conn,
@@ -306,14 +321,16 @@ function dispatch(b: Buffer, at: number, deadline: number): number {
             qos,
             retain: (flags & 1) !== 0,
             dup: (flags & 2) !== 0,
+            packetId,
           } satisfies MqttMessage);
         }
         break;
       }
       case PUBLISHED: {
         const packetId = u16(b, at);
-        at += 2;
-        if (h !== undefined) call(h, { conn, packetId } satisfies MqttPublished);
+        const qos = b[at + 2];
+        at += 3;
+        if (h !== undefined) call(h, { conn, packetId, qos } satisfies MqttPublished);
         break;
       }
       case UNSUBSCRIBED: {
@@ -349,8 +366,69 @@ native.init(schedulePull);
 
 const OPTION_NAMES = ['keepAlive', 'connectTimeoutMs', 'maxInboundPacket'] as const;
 
+/** Reads `name` of a caller's object; a revoked Proxy is named as `what`. */
+function read(o: object, name: string, bad: () => TypeError): unknown {
+  try {
+    return (o as Record<string, unknown>)[name];
+  } catch (e) {
+    // The caller's own getter may throw; a revoked Proxy is ours to name.
+    if (types.isProxy(o)) throw bad();
+    throw e;
+  }
+}
+
+function isPlainObject(v: unknown): v is object {
+  if (v === null || typeof v !== 'object') return false;
+  try {
+    return !Array.isArray(v);
+  } catch {
+    return false;
+  }
+}
+
+/** Type checks of `options.will`; a bad topic string is refused (-1) by the caller. */
+function checkWill(will: unknown): NativeWill {
+  const bad = () => typeError('options.will', 'an object { topic, payload?, qos?, retain? }', will);
+  if (!isPlainObject(will)) throw bad();
+  const topic = read(will, 'topic', bad);
+  if (typeof topic !== 'string') throw typeError('options.will.topic', 'a string', topic);
+  const out: NativeWill = { topic };
+  const payload = read(will, 'payload', bad);
+  if (typeof payload === 'string') {
+    out.payload = Buffer.from(payload, 'utf8');
+  } else if (isBytes(payload)) {
+    out.payload = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  } else if (payload !== undefined) {
+    throw typeError('options.will.payload', 'a string or a Uint8Array', payload);
+  }
+  const qos = read(will, 'qos', bad);
+  if (qos !== undefined) {
+    if (typeof qos !== 'number') throw typeError('options.will.qos', 'a number (0, 1 or 2)', qos);
+    out.qos = qos;
+  }
+  const retain = read(will, 'retain', bad);
+  if (retain !== undefined) {
+    if (typeof retain !== 'boolean') throw typeError('options.will.retain', 'a boolean', retain);
+    out.retain = retain;
+  }
+  return out;
+}
+
+/** Why the will's strings may not go to the broker, or null. */
+function badWill(opts: NativeOpenOptions | undefined, raw: unknown): string | null {
+  const w = opts?.will;
+  if (w === undefined) return null;
+  const bad = badText('will topic', w.topic);
+  if (bad !== null) return bad;
+  const payload = (raw as { will?: { payload?: unknown } }).will?.payload;
+  if (typeof payload === 'string' && !payload.isWellFormed()) {
+    return 'will payload is not well-formed UTF-16 (it contains a lone surrogate)';
+  }
+  return null;
+}
+
 /** Type checks of the options; their values are checked by the addon. */
-function checkOptions(options: unknown): MqttOpenOptions | undefined {
+function checkOptions(options: unknown): NativeOpenOptions | undefined {
   if (options === undefined) return undefined;
   // A revoked Proxy throws on any look: that is a bad `options`, named so.
   const bad = () => typeError('options', 'an object', options);
@@ -363,7 +441,7 @@ function checkOptions(options: unknown): MqttOpenOptions | undefined {
   }
   if (isArray) throw bad();
   const o = options as Record<string, unknown>;
-  const out: MqttOpenOptions = {};
+  const out: NativeOpenOptions = {};
   for (const name of OPTION_NAMES) {
     let v: unknown;
     try {
@@ -377,6 +455,13 @@ function checkOptions(options: unknown): MqttOpenOptions | undefined {
     if (typeof v !== 'number') throw typeError(`options.${name}`, 'a number', v);
     out[name] = v;
   }
+  const clean = read(o, 'cleanSession', bad);
+  if (clean !== undefined) {
+    if (typeof clean !== 'boolean') throw typeError('options.cleanSession', 'a boolean', clean);
+    out.cleanSession = clean;
+  }
+  const will = read(o, 'will', bad);
+  if (will !== undefined) out.will = checkWill(will);
   return out;
 }
 
@@ -388,7 +473,7 @@ function openImpl(
   if (typeof port !== 'number') throw typeError('port', 'a number', port);
   checkString('clientId', clientId);
   const opts = checkOptions(options);
-  const bad = badText('host', host) ?? badText('clientId', clientId);
+  const bad = badText('host', host) ?? badText('clientId', clientId) ?? badWill(opts, options);
   if (bad !== null) return refuse(bad);
   const conn = native.open(host, port, clientId, user, pass, opts);
   if (conn < 0) return fromNative(conn);
@@ -456,8 +541,9 @@ export function publish(conn: number, topic: string, payload: MqttPayload, qos: 
 }
 
 /**
- * publish() that returns the packet id of a QoS 1 message (1..65535; its
- * PUBACK comes as a `published` event with that id), 0 for QoS 0, or -1.
+ * publish() that returns the packet id of a QoS 1 or 2 message (1..65535;
+ * its PUBACK or PUBCOMP comes as a `published` event with that id), 0 for
+ * QoS 0, or -1.
  */
 export function publishWithId(conn: number, topic: string, payload: MqttPayload, qos: number, retain?: boolean): number {
   checkConn(conn);
@@ -580,6 +666,17 @@ export function state(conn: number): MqttState {
 /** By `native.stateCode`: a number crosses N-API faster than a string. */
 const STATES: readonly MqttState[] = ['connecting', 'connected', 'disconnected'];
 
+/**
+ * How many QoS 1/2 messages of `conn` are published and not yet
+ * acknowledged (PUBACK, or PUBCOMP), queued ones included; -1 for an
+ * unknown handle.
+ */
+export function inflight(conn: number): number {
+  checkConn(conn);
+  if (!isHandle(conn)) return unknownHandle(conn);
+  return fromNative(native.inflight(conn));
+}
+
 /** Sends a PINGREQ now (keep-alive pings are automatic). */
 export function ping(conn: number): void {
   checkConn(conn);
@@ -632,6 +729,7 @@ const mqtt = {
   setAutoReconnect,
   setReconnectDelays,
   state,
+  inflight,
   ping,
   setTimeout: setTimeoutCompat,
   lastError,

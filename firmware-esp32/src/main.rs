@@ -38,6 +38,7 @@ fn build_setting(name: &str) -> Option<String> {
         "MQTT_PORT" => option_env!("MQTT_PORT"),
         "CLIENT_ID" => option_env!("CLIENT_ID"),
         "TELEMETRY_MS" => option_env!("TELEMETRY_MS"),
+        "WILL_TOPIC" => option_env!("WILL_TOPIC"),
         _ => None,
     };
     value.map(str::to_owned)

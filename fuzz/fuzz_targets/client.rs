@@ -118,6 +118,9 @@ impl Wire {
                             PacketType::Connect
                                 | PacketType::Publish
                                 | PacketType::PubAck
+                                | PacketType::PubRec
+                                | PacketType::PubRel
+                                | PacketType::PubComp
                                 | PacketType::Subscribe
                                 | PacketType::Unsubscribe
                                 | PacketType::PingReq
@@ -183,15 +186,13 @@ impl Driver<'_> {
             trace!("  event {event:?}");
             match event {
                 Event::Message(p) => {
-                    assert!(p.qos != QoS::ExactlyOnce);
-                    assert_eq!(p.packet_id.is_some(), p.qos == QoS::AtLeastOnce);
+                    assert_eq!(p.packet_id.is_some(), p.qos != QoS::AtMostOnce);
                 }
                 Event::Subscribed { packet_id, return_codes } => {
                     assert!(packet_id != 0 && !return_codes.is_empty());
                 }
-                Event::Unsubscribed { packet_id } | Event::Published { packet_id } => {
-                    assert!(packet_id != 0)
-                }
+                Event::Unsubscribed { packet_id } => assert!(packet_id != 0),
+                Event::Published { packet_id, qos } => assert!(packet_id != 0 && qos != QoS::AtMostOnce),
                 Event::Connected { .. } => {
                     if self.wire.packets == 0 {
                         trace!("  CONNACK before the CONNECT was sent (known bug)");
@@ -201,8 +202,8 @@ impl Driver<'_> {
                         self.wire.unchecked = true;
                     }
                 }
-                Event::Oversized { topic, size, qos } => {
-                    assert!(qos != QoS::ExactlyOnce && !topic.is_empty());
+                Event::Oversized { topic, size, .. } => {
+                    assert!(!topic.is_empty());
                     assert!(size > self.client.max_inbound_packet(), "only a packet over the maximum is skipped");
                 }
                 Event::Disconnected { .. } | Event::Pong | Event::Drain => {}
@@ -232,12 +233,16 @@ impl Driver<'_> {
         let pick = self.input.byte();
         let id_from = |ids: &[u16], b: u8| ids.get(b as usize % ids.len().max(1)).copied().unwrap_or(1);
         let b = self.input.byte();
-        let mut p: Vec<u8> = match pick % 8 {
+        let mut p: Vec<u8> = match pick % 10 {
             0 => vec![0x20, 2, b & 1, (b >> 1) % 7],
-            1 => {
+            // PUBACK, PUBREC or PUBCOMP for an id given out (any of them,
+            // right or wrong for its QoS and state).
+            1 | 8 => {
                 let [hi, lo] = id_from(&self.publish_ids, b).to_be_bytes();
-                vec![0x40, 2, hi, lo]
+                vec![[0x40, 0x50, 0x70][(pick >> 4) as usize % 3], 2, hi, lo]
             }
+            // PUBREL for an id the server may have sent at QoS 2.
+            9 => vec![0x62, 2, 0, b % 8],
             2 => {
                 let (id, count) = self.sub_ids.get(b as usize % self.sub_ids.len().max(1)).copied().unwrap_or((1, 1));
                 let [hi, lo] = id.to_be_bytes();
@@ -251,8 +256,9 @@ impl Driver<'_> {
             }
             4 => vec![0xd0, 0],
             _ => {
-                // PUBLISH QoS 0 or 1 with a payload of up to 255 bytes.
-                let qos = (pick >> 3) & 1;
+                // PUBLISH QoS 0, 1 or 2 with a payload of up to 255 bytes;
+                // QoS 2 ids are few, so repeats (and their PUBRELs) happen.
+                let qos = ((pick >> 3) & 3) % 3;
                 let len = self.input.byte() as usize;
                 let topic = TOPICS[b as usize % 3];
                 let rem = 2 + topic.len() + 2 * qos as usize + len;
@@ -271,8 +277,10 @@ impl Driver<'_> {
                 }
                 p.extend((topic.len() as u16).to_be_bytes());
                 p.extend(topic.as_bytes());
-                if qos == 1 {
-                    p.extend(self.input.u16().max(1).to_be_bytes());
+                match qos {
+                    1 => p.extend(self.input.u16().max(1).to_be_bytes()),
+                    2 => p.extend(u16::from(self.input.byte() % 8).max(1).to_be_bytes()),
+                    _ => {}
                 }
                 p.extend(&PAYLOAD[..len]);
                 p
@@ -421,6 +429,11 @@ fuzz_target!(|data: &[u8]| {
     // Configuration and buffer sizes from the first bytes.
     let c = input.byte();
     let mut config = Config::new(if c & 1 != 0 { "fuzz-client" } else { "" });
+    // A persistent session (needs a client id); sometimes a QoS 2 will.
+    config.clean_session = c & 1 == 0 || c & 0x80 == 0;
+    if c & 0x80 != 0 {
+        config.will = Some(mqtt_core::Will { topic: "w/t", message: b"gone", qos: QoS::ExactlyOnce, retain: true });
+    }
     config.keep_alive_secs = [0, 1, 5, 60][(c >> 1) as usize % 4];
     config.connect_timeout_ms = [0, 100, 10_000][(c >> 3) as usize % 3];
     config.pingresp_timeout_ms = [0, 50][(c >> 5) as usize % 2];
@@ -438,6 +451,7 @@ fuzz_target!(|data: &[u8]| {
         pending: vec![0u8; [0, 6, 24, 96][input.byte() as usize % 4]],
         ids: vec![0u8; [1, 4, 32, 8192][input.byte() as usize % 4]],
         connect: vec![0u8; connect_len],
+        awaiting_pubrel: vec![0u8; [0, 2, 8, 64][input.byte() as usize % 4]],
     };
     let Ok(client) = Client::new(&config, storage) else { return };
 

@@ -6,13 +6,15 @@
 //! every length is a u32, so no string can overflow its field):
 //! - `CONNECTED` (1): `session_present: u8`
 //! - `DISCONNECTED` (2): `last: u8` (1 on a handle's final event after
-//!   `disconnect`), `cause: u8` (see [`cause_code`]), `reason_len: u32`,
+//!   `disconnect`), `cause: u8` (see [`cause_code`]), `abandoned: u32`
+//!   (QoS 1/2 messages a `disconnect` gave up on), `reason_len: u32`,
 //!   reason
 //! - `SUBSCRIBED` (3): `packet_id: u16`, `code: u8` (granted QoS, or 0x80
 //!   refused), `filter_len: u32`, filter
 //! - `MESSAGE` (4): `qos: u8`, `flags: u8` (1 retain, 2 dup),
-//!   `topic_len: u32`, `payload_len: u32`, topic, payload
-//! - `PUBLISHED` (5): `packet_id: u16`
+//!   `packet_id: u16` (0 for QoS 0), `topic_len: u32`, `payload_len: u32`,
+//!   topic, payload
+//! - `PUBLISHED` (5): `packet_id: u16`, `qos: u8` (1 PUBACK, 2 PUBCOMP)
 //! - `UNSUBSCRIBED` (6): `packet_id: u16`, `filter_len: u32`, filter
 //! - `DRAIN` (7): nothing more
 //! - `OVERSIZED` (8): `qos: u8`, `size: u32`, `topic_len: u32`, topic
@@ -114,10 +116,11 @@ pub fn write_record(b: &mut Vec<u8>, conn: Handle, event: &Event<'_>) {
             head(b, CONNECTED);
             b.push(u8::from(session_present));
         }
-        Event::Disconnected { reason, cause, last } => {
+        Event::Disconnected { reason, cause, last, abandoned } => {
             head(b, DISCONNECTED);
             b.push(u8::from(last));
             b.push(cause_code(cause));
+            b.extend_from_slice(&len32(abandoned));
             text(b, reason.as_bytes());
         }
         Event::Subscribed { packet_id, filter, code } => {
@@ -126,18 +129,20 @@ pub fn write_record(b: &mut Vec<u8>, conn: Handle, event: &Event<'_>) {
             b.push(code);
             text(b, filter.as_bytes());
         }
-        Event::Message { topic, payload, qos, retain, dup } => {
+        Event::Message { topic, payload, qos, retain, dup, packet_id } => {
             head(b, MESSAGE);
             b.push(qos as u8);
             b.push(u8::from(retain) | u8::from(dup) << 1);
+            b.extend_from_slice(&packet_id.unwrap_or(0).to_le_bytes());
             b.extend_from_slice(&len32(topic.len()));
             b.extend_from_slice(&len32(payload.len()));
             b.extend_from_slice(topic.as_bytes());
             b.extend_from_slice(payload);
         }
-        Event::Published { packet_id } => {
+        Event::Published { packet_id, qos } => {
             head(b, PUBLISHED);
             b.extend_from_slice(&packet_id.to_le_bytes());
+            b.push(qos as u8);
         }
         Event::Unsubscribed { packet_id, filter } => {
             head(b, UNSUBSCRIBED);

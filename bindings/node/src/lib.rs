@@ -29,7 +29,7 @@ use std::ptr;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use batch::NodeSink;
-use mqtt_driver::{ConnState, Driver, DriverError, EventSink, OpenOptions, Profile, QoS};
+use mqtt_driver::{ConnState, Driver, DriverError, EventSink, OpenOptions, Profile, QoS, WillOptions};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, JsString, JsValue};
@@ -112,7 +112,8 @@ fn qos(qos: i64) -> std::result::Result<QoS, String> {
     match qos {
         0 => Ok(QoS::AtMostOnce),
         1 => Ok(QoS::AtLeastOnce),
-        _ => Err(format!("qos must be 0 or 1, got {qos}")),
+        2 => Ok(QoS::ExactlyOnce),
+        _ => Err(format!("qos must be 0, 1 or 2, got {qos}")),
     }
 }
 
@@ -237,7 +238,9 @@ fn with_utf8<T>(
 #[napi(object)]
 pub struct MqttConnected {
     pub conn: i32,
-    /// The broker kept a session (always false: the clean-session flag is set).
+    /// The broker still had this client's session (CONNACK's session-present
+    /// flag): its subscriptions hold and queued messages follow. Always
+    /// false with `cleanSession: true` (the default).
     pub session_present: bool,
 }
 
@@ -252,6 +255,9 @@ pub struct MqttDisconnected {
         ts_type = "'requested' | 'connect-failed' | 'connect-timeout' | 'refused' | 'keep-alive' | 'closed-by-peer' | 'network' | 'protocol'"
     )]
     pub cause: String,
+    /// On the final event after `disconnect`: how many QoS 1/2 messages it
+    /// gave up on (not acknowledged within the grace period). 0 otherwise.
+    pub abandoned: u32,
 }
 
 /// `subscribed`: the SUBACK for a `subscribe`. `qos` is the granted QoS; a
@@ -275,12 +281,13 @@ pub struct MqttUnsubscribed {
     pub packet_id: u32,
 }
 
-/// `published`: the PUBACK for a QoS 1 publish (`packetId` as returned by
-/// `publishWithId`).
+/// `published`: the broker has a QoS 1 or 2 publish (`packetId` as
+/// returned by `publishWithId`): its PUBACK (QoS 1) or PUBCOMP (QoS 2).
 #[napi(object)]
 pub struct MqttPublished {
     pub conn: i32,
     pub packet_id: u32,
+    pub qos: u32,
 }
 
 /// `drain`: after a `publish` returned -1 for lack of room, there is room
@@ -315,6 +322,23 @@ pub struct MqttMessage {
     pub qos: u32,
     pub retain: bool,
     pub dup: bool,
+    /// The broker's packet id for QoS 1 and 2 (a QoS 2 message is delivered
+    /// once, even if the broker sends it again); 0 for QoS 0.
+    pub packet_id: u32,
+}
+
+/// The will of `MqttOpenOptions`: published by the broker when the link is
+/// lost without a DISCONNECT (not after `disconnect`).
+#[napi(object)]
+pub struct MqttWill {
+    /// A topic name, checked like publish's.
+    pub topic: String,
+    /// Bytes (the TypeScript layer turns a string into UTF-8); empty by default.
+    pub payload: Option<Buffer>,
+    /// 0, 1 or 2 (default 0).
+    pub qos: Option<f64>,
+    /// Default false.
+    pub retain: Option<bool>,
 }
 
 /// Options of `open`/`openAuth` beyond the reference API.
@@ -329,6 +353,12 @@ pub struct MqttOpenOptions {
     /// inbound buffer, 2 MiB; from 128 to 268 435 460). A larger message
     /// is skipped and reported as `oversized`.
     pub max_inbound_packet: Option<f64>,
+    /// false asks the broker to keep the session between connections
+    /// (subscriptions, messages queued while offline); default true. Needs
+    /// a non-empty client id.
+    pub clean_session: Option<bool>,
+    /// The last will, sent in every CONNECT.
+    pub will: Option<MqttWill>,
 }
 
 /// The limits of this build.
@@ -340,8 +370,12 @@ pub struct MqttLimits {
     pub inbound_buffer: u32,
     /// Bytes queued for the socket per connection (backpressure beyond).
     pub outbound_buffer: u32,
-    /// Bytes of QoS 1 packets awaiting PUBACK per connection.
+    /// Bytes of QoS 1/2 packets awaiting PUBACK/PUBCOMP per connection
+    /// (publish returns -1 beyond).
     pub inflight_buffer: u32,
+    /// Inbound QoS 2 messages awaiting their PUBREL per connection (the
+    /// link closes with a reason beyond).
+    pub max_awaiting_pubrel: u32,
     /// SUBSCRIBE/UNSUBSCRIBE requests awaiting their acknowledgement per
     /// connection (subscribe returns -1 beyond).
     pub max_pending_requests: u32,
@@ -460,6 +494,15 @@ fn open_options(
             let range = mqtt_driver::MIN_INBOUND_PACKET as i64..=mqtt_driver::MAX_INBOUND_PACKET as i64;
             opts.max_inbound_packet = Some(whole("options.maxInboundPacket", m, range, " bytes")?);
         }
+        opts.clean_session = o.clean_session;
+        if let Some(w) = o.will {
+            let qos = match w.qos {
+                Some(q) => qos(whole("options.will.qos", q, 0..=2, "")?)?,
+                None => QoS::AtMostOnce,
+            };
+            let payload = w.payload.map(|p| p.to_vec()).unwrap_or_default();
+            opts.will = Some(WillOptions { topic: w.topic, payload, qos, retain: w.retain.unwrap_or(false) });
+        }
     }
     Ok(opts)
 }
@@ -477,8 +520,8 @@ fn publish_result(r: std::result::Result<Option<u16>, DriverError>) -> i32 {
     }
 }
 
-/// Queues a PUBLISH with a binary payload whole: its packet id (QoS 1), 0
-/// (QoS 0), or -1.
+/// Queues a PUBLISH with a binary payload whole: its packet id (QoS 1 or
+/// 2), 0 (QoS 0), or -1.
 #[napi]
 pub fn publish(env: Env, conn: i32, topic: JsString, payload: &[u8], qos_num: i64, retain: bool) -> i32 {
     with_driver(conn, |d| {
@@ -494,7 +537,7 @@ pub fn publish(env: Env, conn: i32, topic: JsString, payload: &[u8], qos_num: i6
 }
 
 /// Queues a PUBLISH whose payload is a string (sent as UTF-8): its packet
-/// id (QoS 1), 0 (QoS 0), or -1.
+/// id (QoS 1 or 2), 0 (QoS 0), or -1.
 #[napi]
 pub fn publish_string(env: Env, conn: i32, topic: JsString, payload: JsString, qos_num: i64, retain: bool) -> i32 {
     with_driver(conn, |d| {
@@ -566,6 +609,16 @@ pub fn state_code(conn: i32) -> i32 {
     })
 }
 
+/// QoS 1/2 messages published and not yet acknowledged (PUBACK, or
+/// PUBCOMP), queued ones included; -1 for an unknown handle.
+#[napi]
+pub fn inflight(conn: i32) -> i32 {
+    with_driver(conn, |d| match d.inflight(conn) {
+        Ok(n) => i32::try_from(n).unwrap_or(i32::MAX),
+        Err(e) => fail(e.to_string()),
+    })
+}
+
 /// Sends a PINGREQ now.
 #[napi]
 pub fn ping(conn: i32) -> i32 {
@@ -600,6 +653,7 @@ pub fn limits() -> MqttLimits {
         inbound_buffer: n(p.sizes.inbound),
         outbound_buffer: n(p.sizes.outbound),
         inflight_buffer: n(p.sizes.inflight),
+        max_awaiting_pubrel: n(p.sizes.max_awaiting_pubrel()),
         max_pending_requests: n(p.sizes.max_pending_requests()),
         max_pending_events: n(p.max_pending_events),
     }

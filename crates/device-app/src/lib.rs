@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use mqtt_driver::{Driver, DriverError, Event, EventSink, Handle, OpenOptions, Profile, QoS};
+use mqtt_driver::{Driver, DriverError, Event, EventSink, Handle, OpenOptions, Profile, QoS, WillOptions};
 
 pub use json::{parse_command, Command, CommandError};
 
@@ -44,8 +44,10 @@ pub const DEFAULT_TELEMETRY_MS: u64 = 5000;
 /// Settings from a lookup: the firmware passes build-time values
 /// (`option_env!`), the simulator the process environment. `WIFI_SSID`,
 /// `WIFI_PASS`, `MQTT_HOST`, `MQTT_PORT` and `CLIENT_ID` are required;
-/// `TELEMETRY_MS` defaults to [`DEFAULT_TELEMETRY_MS`]. The error names
-/// every missing or invalid variable.
+/// `TELEMETRY_MS` defaults to [`DEFAULT_TELEMETRY_MS`]. `WILL_TOPIC`, when
+/// set, is the topic of a retained QoS 1 will `offline` (the broker
+/// publishes it if the device drops off without a DISCONNECT). The error
+/// names every missing or invalid variable.
 pub fn settings_from(get: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
     let mut missing = Vec::new();
     let mut invalid = Vec::new();
@@ -79,6 +81,8 @@ pub fn settings_from(get: impl Fn(&str) -> Option<String>) -> Result<Settings, S
             }
         },
     };
+    // Checked by `open` like a publish's topic (a bad one is reported there).
+    let will_topic = get("WILL_TOPIC").filter(|v| !v.is_empty());
     let mut problems = Vec::new();
     if !missing.is_empty() {
         problems.push(format!("missing setting(s): {}", missing.join(", ")));
@@ -87,7 +91,7 @@ pub fn settings_from(get: impl Fn(&str) -> Option<String>) -> Result<Settings, S
     if !problems.is_empty() {
         return Err(problems.join("; "));
     }
-    Ok(Settings { wifi_ssid, wifi_pass, mqtt_host, mqtt_port, client_id, telemetry_ms })
+    Ok(Settings { wifi_ssid, wifi_pass, mqtt_host, mqtt_port, client_id, telemetry_ms, will_topic })
 }
 
 /// Build-time (firmware) or environment (simulator) settings.
@@ -99,6 +103,8 @@ pub struct Settings {
     pub mqtt_port: u16,
     pub client_id: String,
     pub telemetry_ms: u64,
+    /// The will's topic (payload `offline`, QoS 1, retained), if any.
+    pub will_topic: Option<String>,
 }
 
 /// The GPIO pin of the LED that `{"led": ...}` commands drive.
@@ -304,7 +310,14 @@ impl App {
 
     fn open_reported(&self, client_id: &str) -> Result<Handle, ()> {
         let s = &self.settings;
-        let result = self.driver.open(&s.mqtt_host, s.mqtt_port, client_id, &OpenOptions::default(), self.sink.clone());
+        let will = s.will_topic.as_ref().map(|topic| WillOptions {
+            topic: topic.clone(),
+            payload: b"offline".to_vec(),
+            qos: QoS::AtLeastOnce,
+            retain: true,
+        });
+        let options = OpenOptions { will, ..OpenOptions::default() };
+        let result = self.driver.open(&s.mqtt_host, s.mqtt_port, client_id, &options, self.sink.clone());
         match result {
             Ok(h) => {
                 // The attempt proceeds on the I/O thread: these take effect
@@ -412,6 +425,7 @@ mod tests {
                 mqtt_port: 1883,
                 client_id: "dev-1".into(),
                 telemetry_ms: 2000,
+                will_topic: None,
             }
         );
     }

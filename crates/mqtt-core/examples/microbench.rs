@@ -68,6 +68,7 @@ struct Buffers {
     pending: Vec<u8>,
     ids: Vec<u8>,
     connect: Vec<u8>,
+    awaiting_pubrel: Vec<u8>,
 }
 
 impl Buffers {
@@ -79,6 +80,7 @@ impl Buffers {
             pending: vec![0; sizes.pending],
             ids: vec![0; sizes.ids],
             connect: vec![0; config.connect_len().expect("valid config")],
+            awaiting_pubrel: vec![0; sizes.awaiting_pubrel],
         }
     }
 }
@@ -92,6 +94,7 @@ fn connected<'b>(config: &Config<'_>, bufs: &'b mut Buffers) -> Client<&'b mut [
         pending: &mut bufs.pending[..],
         ids: &mut bufs.ids[..],
         connect: &mut bufs.connect[..],
+        awaiting_pubrel: &mut bufs.awaiting_pubrel[..],
     };
     let mut client = Client::new(config, storage).expect("client");
     client.connect(0).expect("connect");

@@ -1,10 +1,31 @@
-//! The store of QoS 1 PUBLISH packets sent and not yet acknowledged, kept
-//! as their encoded bytes so they can be sent again, whole, with DUP set,
-//! after a reconnect. Bounded: space is reserved when `publish` admits a
+//! The store of QoS 1 and QoS 2 messages sent and not yet acknowledged,
+//! kept as their encoded bytes so they can be sent again, whole, with DUP
+//! set, after a reconnect. A QoS 2 message whose PUBREC came becomes a
+//! PUBREL record (its payload is given back at the next compaction), so
+//! what goes again after a reconnect is that PUBREL, never the PUBLISH
+//! [MQTT-4.3.3-1]. Bounded: space is reserved when `publish` admits a
 //! packet, so moving it here after it is sent cannot fail.
 
-/// Record header: packet id (2), live flag (1), pad (1), length (4).
+use crate::codec::{publish, QoS};
+
+/// Record header: packet id (2), state (1), pad (1), length (4).
 pub const RECORD_HEADER: usize = 8;
+
+/// Record states (byte 2 of the header).
+const HOLE: u8 = 0;
+const PUBLISHED: u8 = 1;
+const RELEASED: u8 = 2;
+const PUBREL_LEN: usize = 4;
+
+/// A live record found by its packet id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub at: usize,
+    /// The PUBLISH's QoS (1 or 2).
+    pub qos: QoS,
+    /// QoS 2 with its PUBREC received: now a PUBREL awaiting PUBCOMP.
+    pub released: bool,
+}
 
 pub struct InflightStore<B> {
     buf: B,
@@ -58,7 +79,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> InflightStore<B> {
         let at = self.tail;
         let buf = self.buf.as_mut();
         buf[at..at + 2].copy_from_slice(&id.to_be_bytes());
-        buf[at + 2] = 1;
+        buf[at + 2] = PUBLISHED;
         buf[at + 3] = 0;
         buf[at + 4..at + 8].copy_from_slice(&(packet.len() as u32).to_le_bytes());
         buf[at + 8..at + need].copy_from_slice(packet);
@@ -72,8 +93,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> InflightStore<B> {
         let (mut read, mut write) = (self.head, 0);
         while let Some((_, live, _, next)) = self.record(read) {
             if live {
-                self.buf.as_mut().copy_within(read..next, write);
-                write += next - read;
+                // A PUBREL record keeps its header and its 4 bytes only.
+                let end = read + self.charged(read);
+                self.buf.as_mut().copy_within(read..end, write);
+                let kept = (end - read - RECORD_HEADER) as u32;
+                self.buf.as_mut()[write + 4..write + 8].copy_from_slice(&kept.to_le_bytes());
+                write += end - read;
             }
             read = next;
         }
@@ -82,7 +107,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> InflightStore<B> {
         self.ack_hint = 0;
     }
 
-    /// The record at `offset`: (id, live, packet bytes, next offset).
+    /// The record at `offset`: (id, live, packet bytes to send, next
+    /// offset). A released record's bytes are its PUBREL.
     pub fn record(&self, offset: usize) -> Option<(u16, bool, &[u8], usize)> {
         if offset >= self.tail {
             return None;
@@ -90,7 +116,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> InflightStore<B> {
         let b = &self.buf.as_ref()[offset..self.tail];
         let id = u16::from_be_bytes([b[0], b[1]]);
         let len = u32::from_le_bytes([b[4], b[5], b[6], b[7]]) as usize;
-        Some((id, b[2] == 1, &b[RECORD_HEADER..RECORD_HEADER + len], offset + RECORD_HEADER + len))
+        let send = if b[2] == RELEASED { PUBREL_LEN } else { len };
+        Some((id, b[2] != HOLE, &b[RECORD_HEADER..RECORD_HEADER + send], offset + RECORD_HEADER + len))
+    }
+
+    /// Bytes the live record at `at` counts against the capacity.
+    fn charged(&self, at: usize) -> usize {
+        self.record(at).map_or(0, |(_, _, bytes, _)| RECORD_HEADER + bytes.len())
     }
 
     pub fn head(&self) -> usize {
@@ -108,19 +140,29 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> InflightStore<B> {
         None
     }
 
-    /// PUBACK for `id`: false when no live record has it. Acknowledged
-    /// records at the front are dropped at once; usually that is all of them,
-    /// since a server acknowledges in order [MQTT-4.6.0-2]. Records from
-    /// `floor` on stay (one is being re-sent).
-    pub fn ack(&mut self, id: u16, floor: usize) -> bool {
+    /// The live record of `id`, if any.
+    pub fn find(&self, id: u16) -> Option<Found> {
         let hint = if self.ack_hint >= self.head { self.ack_hint } else { self.head };
-        let Some((at, next)) = self.find_live(id, hint, self.tail).or_else(|| self.find_live(id, self.head, hint))
-        else {
-            return false;
+        let (at, _) = self.find_live(id, hint, self.tail).or_else(|| self.find_live(id, self.head, hint))?;
+        let b = self.buf.as_ref();
+        let released = b[at + 2] == RELEASED;
+        let qos = if released {
+            QoS::ExactlyOnce
+        } else {
+            publish::qos_of(&b[at + RECORD_HEADER..]).unwrap_or(QoS::AtLeastOnce)
         };
-        self.buf.as_mut()[at + 2] = 0;
+        Some(Found { at, qos, released })
+    }
+
+    /// The message at `at` is settled (PUBACK, or PUBCOMP): its record
+    /// goes. Settled records at the front are dropped at once; usually
+    /// that is all of them, since a server acknowledges in order
+    /// [MQTT-4.6.0-2]. Records from `floor` on stay (one is being re-sent).
+    pub fn remove(&mut self, at: usize, floor: usize) {
+        let Some((_, _, _, next)) = self.record(at) else { return };
+        self.live_bytes -= self.charged(at);
+        self.buf.as_mut()[at + 2] = HOLE;
         self.live -= 1;
-        self.live_bytes -= next - at;
         self.ack_hint = next;
         while self.head < floor {
             match self.record(self.head) {
@@ -133,7 +175,29 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> InflightStore<B> {
             self.tail = 0;
             self.ack_hint = 0;
         }
-        true
+    }
+
+    /// PUBREC for the QoS 2 PUBLISH at `at`: from now on the record is its
+    /// PUBREL, and the payload's room counts as free.
+    pub fn release(&mut self, at: usize, id: u16) {
+        let before = self.charged(at);
+        let [hi, lo] = id.to_be_bytes();
+        let buf = self.buf.as_mut();
+        buf[at + 2] = RELEASED;
+        buf[at + RECORD_HEADER..at + RECORD_HEADER + PUBREL_LEN].copy_from_slice(&[0x62, 0x02, hi, lo]);
+        self.live_bytes -= before - self.charged(at);
+    }
+
+    /// PUBACK (or PUBCOMP) for `id`: false when no live record has it.
+    #[cfg(test)]
+    pub fn ack(&mut self, id: u16, floor: usize) -> bool {
+        match self.find(id) {
+            Some(f) => {
+                self.remove(f.at, floor);
+                true
+            }
+            None => false,
+        }
     }
 
     fn find_live(&self, id: u16, mut at: usize, end: usize) -> Option<(usize, usize)> {
@@ -147,13 +211,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> InflightStore<B> {
         None
     }
 
-    /// Before sending them again on a new link: DUP on every record
-    /// [MQTT-3.3.1-1].
+    /// Before sending them again on a new link: DUP on every PUBLISH
+    /// record [MQTT-3.3.1-1] (a PUBREL has no DUP).
     pub fn mark_all_dup(&mut self) {
         let mut at = self.head;
         while let Some((_, _, _, next)) = self.record(at) {
             let len = u32::from_le_bytes(self.buf.as_ref()[at + 4..at + 8].try_into().unwrap_or_default()) as usize;
-            crate::codec::publish::set_dup(&mut self.buf.as_mut()[at + RECORD_HEADER..at + RECORD_HEADER + len]);
+            publish::set_dup(&mut self.buf.as_mut()[at + RECORD_HEADER..at + RECORD_HEADER + len]);
             at = next;
         }
     }
@@ -227,5 +291,33 @@ mod tests {
         assert_eq!((id, bytes[0]), (1, 0x3a));
         let (id, _, _, _) = s.record(s.next_live(next).unwrap()).unwrap();
         assert_eq!(id, 3);
+    }
+
+    #[test]
+    fn a_released_qos2_record_is_its_pubrel_and_gives_its_payload_back() {
+        let mut s = InflightStore::new(vec![0u8; 64]);
+        let big = [0x34, 14, 0, 1, b't', 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+        s.reserve(big.len());
+        s.push(9, &big);
+        assert!(!s.can_reserve(40));
+        let f = s.find(9).unwrap();
+        assert_eq!((f.qos, f.released), (QoS::ExactlyOnce, false));
+        s.release(f.at, 9);
+        assert!(s.find(9).unwrap().released);
+        assert_eq!(s.record(f.at).unwrap().2, [0x62, 2, 0, 9]);
+        // Room is back; a push squeezes the record to its PUBREL.
+        assert!(s.can_reserve(40));
+        let p = [0x32, 38, 0, 1, b'u', 0, 10];
+        let mut q = p.to_vec();
+        q.resize(40, 0);
+        s.reserve(q.len());
+        s.push(10, &q);
+        let first = s.next_live(s.head()).unwrap();
+        assert_eq!(s.record(first).unwrap().2, [0x62, 2, 0, 9]);
+        s.mark_all_dup();
+        assert_eq!(s.record(first).unwrap().2, [0x62, 2, 0, 9], "no DUP on a PUBREL");
+        assert!(s.ack(9, usize::MAX));
+        assert!(s.ack(10, usize::MAX));
+        assert_eq!(s.live(), 0);
     }
 }

@@ -11,6 +11,7 @@
 #[cfg(test)]
 extern crate std;
 
+mod awaiting_pubrel;
 pub mod client;
 pub mod codec;
 mod id_pool;
@@ -22,7 +23,7 @@ pub mod topic;
 
 pub use client::{
     Client, ClientError, Config, DisconnectReason, Event, LinkAction, Sizes, State, Storage, ALL_IDS_BYTES,
-    PENDING_RECORD,
+    AWAITING_PUBREL_RECORD, PENDING_RECORD,
 };
 pub use codec::{
     ConnAck, Connect, ConnectReturnCode, DecodeError, EncodeError, Packet, Publish, QoS, SubAck, SubAckCode, Subscribe,

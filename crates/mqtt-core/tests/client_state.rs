@@ -277,10 +277,12 @@ fn mqtt_3_10_1_1_unsubscribe_flags_and_unsuback() {
 }
 
 #[test]
-fn qos2_is_refused_for_publish_and_subscribe() {
+fn qos2_is_accepted_for_publish_and_subscribe() {
     let mut p = Peer::new();
-    assert_eq!(p.c.publish("a", b"", QoS::ExactlyOnce, false), Err(mqtt_core::ClientError::QoS2NotSupported));
-    assert_eq!(p.c.subscribe(&[("a", QoS::ExactlyOnce)]), Err(mqtt_core::ClientError::QoS2NotSupported));
+    p.connect();
+    assert_eq!(p.c.publish("a", b"", QoS::ExactlyOnce, false), Ok(Some(1)));
+    assert_eq!(p.c.subscribe(&[("a", QoS::ExactlyOnce)]), Ok(2));
+    assert_eq!(p.drain(), [0x34, 5, 0, 1, b'a', 0, 1, 0x82, 6, 0, 2, 0, 1, b'a', 2]);
 }
 
 // ---- outbound buffer ----

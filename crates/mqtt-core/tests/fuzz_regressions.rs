@@ -13,6 +13,7 @@ fn client(config: &Config<'_>) -> Client<Vec<u8>> {
         pending: vec![0; 96],
         ids: vec![0; mqtt_core::ALL_IDS_BYTES],
         connect: vec![0; config.connect_len().unwrap()],
+        awaiting_pubrel: vec![0; 64],
     };
     Client::new(config, storage).unwrap()
 }

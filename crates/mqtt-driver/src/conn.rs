@@ -174,11 +174,18 @@ impl Conn {
                         }
                         _ => reason.reason().to_owned(),
                     };
-                    sink.event(handle, Event::Disconnected { reason: &text, cause: reason, last: false });
+                    sink.event(handle, Event::Disconnected { reason: &text, cause: reason, last: false, abandoned: 0 });
                 }
                 CoreEvent::Message(p) => sink.event(
                     handle,
-                    Event::Message { topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, dup: p.dup },
+                    Event::Message {
+                        topic: p.topic,
+                        payload: p.payload,
+                        qos: p.qos,
+                        retain: p.retain,
+                        dup: p.dup,
+                        packet_id: p.packet_id,
+                    },
                 ),
                 CoreEvent::Subscribed { packet_id, return_codes } => {
                     let filter = filters.remove(&packet_id).unwrap_or_default();
@@ -190,7 +197,7 @@ impl Conn {
                     let filter = filters.remove(&packet_id).unwrap_or_default();
                     sink.event(handle, Event::Unsubscribed { packet_id, filter: &filter });
                 }
-                CoreEvent::Published { packet_id } => sink.event(handle, Event::Published { packet_id }),
+                CoreEvent::Published { packet_id, qos } => sink.event(handle, Event::Published { packet_id, qos }),
                 CoreEvent::Drain => sink.event(handle, Event::Drain),
                 CoreEvent::Oversized { topic, size, qos } => sink.event(handle, Event::Oversized { topic, size, qos }),
                 CoreEvent::Pong => {}

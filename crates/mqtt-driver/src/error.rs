@@ -19,6 +19,8 @@ pub enum DriverError {
     InvalidPort,
     /// An `open` argument or option out of range: the sentence names it.
     InvalidOption(&'static str),
+    /// The `will` option is invalid: why.
+    InvalidWill(&'static str),
     /// The core refused (invalid topic, full buffer, too large, ...).
     Client(ClientError),
     /// `ping` while not connected.
@@ -42,6 +44,7 @@ impl std::fmt::Display for DriverError {
             DriverError::InvalidHost(why) => f.write_str(why),
             DriverError::InvalidPort => f.write_str("port must be an integer from 1 to 65535"),
             DriverError::InvalidOption(why) => f.write_str(why),
+            DriverError::InvalidWill(why) => write!(f, "will: {why}"),
             DriverError::Client(ClientError::TooLarge { size, limit }) => {
                 write!(f, "packet of {size} bytes is larger than the maximum packet size ({limit} bytes)")
             }

@@ -19,16 +19,19 @@ pub enum Event<'a> {
     Connected { session_present: bool },
     /// The link ended or an attempt failed: `cause` says why, `reason` in
     /// a sentence (with the OS error where there is one). `last` marks the
-    /// final event of a handle after `disconnect`: nothing follows it.
-    Disconnected { reason: &'a str, cause: DisconnectReason, last: bool },
+    /// final event of a handle after `disconnect`: nothing follows it; its
+    /// `abandoned` counts the QoS 1/2 messages that close gave up on (not
+    /// acknowledged within the grace period), 0 on every other event.
+    Disconnected { reason: &'a str, cause: DisconnectReason, last: bool, abandoned: usize },
     /// SUBACK for one filter: `code` is the granted QoS, or 0x80 refused.
     Subscribed { packet_id: u16, filter: &'a str, code: u8 },
     /// UNSUBACK.
     Unsubscribed { packet_id: u16, filter: &'a str },
-    /// A PUBLISH from the broker (already acknowledged when QoS 1).
-    Message { topic: &'a str, payload: &'a [u8], qos: QoS, retain: bool, dup: bool },
-    /// PUBACK for the QoS 1 publish with this id.
-    Published { packet_id: u16 },
+    /// A PUBLISH from the broker (already acknowledged: PUBACK for QoS 1,
+    /// PUBREC for QoS 2, delivered once). `packet_id` for QoS 1 and 2.
+    Message { topic: &'a str, payload: &'a [u8], qos: QoS, retain: bool, dup: bool, packet_id: Option<u16> },
+    /// The broker has the publish with this id: PUBACK (QoS 1) or PUBCOMP (QoS 2).
+    Published { packet_id: u16, qos: QoS },
     /// After a publish refused for lack of room: there is room again.
     Drain,
     /// An inbound PUBLISH larger than the maximum inbound packet: skipped

@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use mqtt_core::codec::Will;
 use mqtt_core::{Client, Config, Sizes, State as CoreState, Storage};
 
 use conn::Conn;
@@ -118,6 +119,20 @@ pub struct OpenOptions {
     /// The largest packet accepted from the broker (a larger PUBLISH is
     /// skipped and reported); the profile's inbound size by default.
     pub max_inbound_packet: Option<usize>,
+    /// false: ask the broker to keep the session (subscriptions, queued
+    /// messages) across connections. true by default.
+    pub clean_session: Option<bool>,
+    /// Published by the broker when the link is lost without DISCONNECT.
+    pub will: Option<WillOptions>,
+}
+
+/// The will message of `OpenOptions`.
+#[derive(Clone, Debug)]
+pub struct WillOptions {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: QoS,
+    pub retain: bool,
 }
 
 /// The largest `max_inbound_packet`: MQTT's own limit plus the fixed header.
@@ -244,10 +259,20 @@ impl Driver {
         if too_long(opts.password.as_deref()) {
             return Err(DriverError::InvalidOption("pass is longer than 65535 bytes"));
         }
+        if let Some(w) = &opts.will {
+            // Checked like a publish's topic, and named, so the reason says "will".
+            mqtt_core::topic::validate_name(&w.topic).map_err(|e| DriverError::InvalidWill(e.reason()))?;
+            if too_long(Some(&w.payload)) {
+                return Err(DriverError::InvalidWill("payload longer than 65535 bytes"));
+            }
+        }
         let sizes = self.shared.profile.sizes;
         let mut config = Config::new(client_id);
         config.username = opts.username.as_deref();
         config.password = opts.password.as_deref();
+        config.clean_session = opts.clean_session.unwrap_or(true);
+        config.will =
+            opts.will.as_ref().map(|w| Will { topic: &w.topic, message: &w.payload, qos: w.qos, retain: w.retain });
         if let Some(k) = opts.keep_alive_secs {
             config.keep_alive_secs = k;
         }
@@ -273,6 +298,7 @@ impl Driver {
             pending: vec![0; sizes.pending],
             ids: vec![0; sizes.ids],
             connect: vec![0; connect_len],
+            awaiting_pubrel: vec![0; sizes.awaiting_pubrel],
         };
         // Built on the heap: the firmware calls this from a small stack.
         let mut client = Box::new(Client::new(&config, storage)?);
@@ -314,7 +340,7 @@ impl Driver {
 
     /// Queues a PUBLISH whole or refuses it (backpressure: the outbound
     /// buffer is full; an `Event::Drain` follows when there is room).
-    /// Returns the packet id of a QoS 1 publish.
+    /// Returns the packet id of a QoS 1 or 2 publish.
     pub fn publish(
         &self,
         conn: Handle,
@@ -408,6 +434,12 @@ impl Driver {
             CoreState::Connected => ConnState::Connected,
             _ => ConnState::Disconnected,
         })
+    }
+
+    /// QoS 1 and 2 messages published and not yet acknowledged (PUBACK, or
+    /// PUBCOMP), queued ones included.
+    pub fn inflight(&self, conn: Handle) -> Result<usize, DriverError> {
+        self.with(conn, |c| Ok(c.client.inflight()))
     }
 
     /// Sends a PINGREQ now.

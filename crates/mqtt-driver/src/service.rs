@@ -322,7 +322,9 @@ impl IoConn {
         if released && state == State::Closed {
             self.finished = true;
             let cause = DisconnectReason::Requested;
-            self.conn.sink.event(self.conn.handle, Event::Disconnected { reason: cause.reason(), cause, last: true });
+            let abandoned = self.conn.lock().client.abandoned();
+            let event = Event::Disconnected { reason: cause.reason(), cause, last: true, abandoned };
+            self.conn.sink.event(self.conn.handle, event);
         }
     }
 

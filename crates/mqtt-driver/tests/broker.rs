@@ -66,7 +66,7 @@ fn driver(profile: Profile) -> (Driver, Arc<dyn EventSink>, mpsc::Receiver<Ev>) 
             Event::Disconnected { reason, .. } => Ev::Disconnected(conn, reason.into()),
             Event::Subscribed { filter, code, .. } => Ev::Subscribed(conn, filter.into(), code),
             Event::Message { topic, payload, qos, .. } => Ev::Message(conn, topic.into(), payload.into(), qos as u8),
-            Event::Published { packet_id } => Ev::Published(conn, packet_id),
+            Event::Published { packet_id, .. } => Ev::Published(conn, packet_id),
             _ => return,
         };
         let _ = tx.lock().unwrap().send(ev);

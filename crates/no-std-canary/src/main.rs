@@ -66,6 +66,7 @@ const INFLIGHT: usize = Sizes::ESP32.inflight;
 const PENDING: usize = Sizes::ESP32.pending;
 const IDS: usize = Sizes::ESP32.ids;
 const CONNECT: usize = 128;
+const AWAITING_PUBREL: usize = Sizes::ESP32.awaiting_pubrel;
 
 /// A static byte array handed out once as `&'static mut [u8]` (the
 /// `singleton!` pattern of embedded Rust, without `static mut`).
@@ -100,6 +101,7 @@ static INFLIGHT_BUF: StaticBuf<INFLIGHT> = StaticBuf::new();
 static PENDING_BUF: StaticBuf<PENDING> = StaticBuf::new();
 static IDS_BUF: StaticBuf<IDS> = StaticBuf::new();
 static CONNECT_BUF: StaticBuf<CONNECT> = StaticBuf::new();
+static AWAITING_PUBREL_BUF: StaticBuf<AWAITING_PUBREL> = StaticBuf::new();
 static ENCODE_BUF: StaticBuf<CONNECT> = StaticBuf::new();
 
 const CLIENT_ID: &str = "canary";
@@ -136,6 +138,7 @@ fn run() -> Result<(), i32> {
     let pending = take(PENDING_BUF.take())?;
     let ids = take(IDS_BUF.take())?;
     let connect = take(CONNECT_BUF.take())?;
+    let awaiting_pubrel = take(AWAITING_PUBREL_BUF.take())?;
     let encode_buf = take(ENCODE_BUF.take())?;
 
     // 1. Encode a CONNECT into a static buffer.
@@ -165,7 +168,7 @@ fn run() -> Result<(), i32> {
     }
 
     // 3. A client over `&mut [u8]` slices of the static arrays.
-    let storage = Storage { inbound, outbound, inflight, pending, ids, connect };
+    let storage = Storage { inbound, outbound, inflight, pending, ids, connect, awaiting_pubrel };
     let mut client = Client::new(&config, storage).map_err(|_| 3)?;
     if client.state() != State::Idle {
         return Err(3);
@@ -229,7 +232,7 @@ fn run() -> Result<(), i32> {
         return Err(8);
     }
     match client.poll_event(now) {
-        Some(Event::Published { packet_id }) if packet_id == id => {}
+        Some(Event::Published { packet_id, qos: QoS::AtLeastOnce }) if packet_id == id => {}
         _ => return Err(8),
     }
     match client.poll_event(now) {

@@ -3,9 +3,10 @@
 //! asked for, keep-alive, acknowledgements, and what to transmit next.
 
 use super::types::*;
+use crate::awaiting_pubrel::AwaitingPubrel;
 use crate::codec::{publish, ConnectReturnCode, Packet, PacketType, QoS};
 use crate::id_pool::IdPool;
-use crate::inflight::InflightStore;
+use crate::inflight::{Found, InflightStore};
 use crate::outbound::{ControlQueue, OutboundQueue};
 pub use crate::pending::PendingKind;
 use crate::pending::PendingTable;
@@ -58,13 +59,26 @@ enum Source {
 
 /// What a received packet produced.
 pub enum Emit {
-    Connected { session_present: bool },
+    Connected {
+        session_present: bool,
+    },
     Disconnected,
     Message,
     Subscribed,
     Unsubscribed(u16),
-    Published(u16),
+    Published(u16, QoS),
     Pong,
+    /// Handled, nothing to report (a PUBREC, a PUBREL, a QoS 2 repeat).
+    Nothing,
+}
+
+/// What to do with an inbound PUBLISH once its answer is queued.
+enum Take {
+    Deliver,
+    /// A QoS 2 PUBLISH sent again before its PUBREL: answered, not delivered.
+    Duplicate,
+    /// No room for the answer now: try again later.
+    Stall,
 }
 
 pub enum Step {
@@ -116,9 +130,15 @@ pub struct LinkMachine<B> {
     /// so that a message delivered before the bad packet is acknowledged.
     pub parting: ControlQueue,
     pub inflight: InflightStore<B>,
-    /// QoS 1 publishes admitted but still in `out` (not yet in `inflight`).
-    pub queued_qos1: usize,
+    /// QoS 1 and 2 publishes admitted but still in `out` (not yet in `inflight`).
+    pub queued_acked: usize,
     pub ids: IdPool<B>,
+    /// Inbound QoS 2 ids answered with PUBREC, awaiting PUBREL.
+    pub awaiting_pubrel: AwaitingPubrel<B>,
+    /// QoS 1/2 messages given up by the last `disconnect` (not acknowledged
+    /// within the grace period, or never sent).
+    pub abandoned: usize,
+    clean_session: bool,
     pub pending: PendingTable<B>,
     pub schedule: ReconnectSchedule,
     pub auto_reconnect: bool,
@@ -159,8 +179,8 @@ pub struct LinkMachine<B> {
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
-    pub fn new(config: &Config<'_>, bufs: [B; 4], connect: B, connect_len: usize) -> Self {
-        let [outbound, inflight, pending, ids] = bufs;
+    pub fn new(config: &Config<'_>, bufs: [B; 5], connect: B, connect_len: usize) -> Self {
+        let [outbound, inflight, pending, ids, awaiting_pubrel] = bufs;
         let keep_alive_ms = config.keep_alive_secs as u64 * 1000;
         let pingresp_timeout_ms = match config.pingresp_timeout_ms {
             0 => (keep_alive_ms / 2).max(1),
@@ -173,8 +193,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
             ctrl: ControlQueue::new(),
             parting: ControlQueue::new(),
             inflight: InflightStore::new(inflight),
-            queued_qos1: 0,
+            queued_acked: 0,
             ids: IdPool::new(ids),
+            awaiting_pubrel: AwaitingPubrel::new(awaiting_pubrel),
+            abandoned: 0,
+            clean_session: config.clean_session,
             pending: PendingTable::new(pending),
             schedule: ReconnectSchedule::new(),
             auto_reconnect: false,
@@ -364,7 +387,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
         self.close = ClosePhase::Draining;
         self.auto_reconnect = false;
         self.reconnect_pending = false;
-        let nothing_queued = self.out.is_empty() && self.inflight.live() == 0 && self.queued_qos1 == 0;
+        let nothing_queued = self.out.is_empty() && self.inflight.live() == 0 && self.queued_acked == 0;
         match self.link {
             Link::Up => {
                 self.close_deadline = Some(now + self.grace_ms);
@@ -389,7 +412,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
             && self.out.is_empty()
             && self.resend.is_none()
             && self.inflight.live() == 0
-            && self.queued_qos1 == 0
+            && self.queued_acked == 0
             && self.ctrl.push(&DISCONNECT)
         {
             self.close = ClosePhase::DisconnectQueued;
@@ -397,14 +420,16 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
     }
 
     fn finish_close(&mut self) {
+        self.abandoned = self.inflight.live() + self.queued_acked;
         self.close = ClosePhase::Closed { graceful: self.close == ClosePhase::DisconnectSent };
         self.open_requested = false;
         self.close_deadline = None;
         self.out.clear();
         self.inflight.clear();
-        self.queued_qos1 = 0;
+        self.queued_acked = 0;
         self.pending.clear();
         self.ids.clear();
+        self.awaiting_pubrel.clear();
         self.want_drain = false;
     }
 
@@ -612,8 +637,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
             }
             Source::Resend => self.advance_resend(n),
             Source::Outbound => {
-                let LinkMachine { out, inflight, pending, queued_qos1, resend, .. } = self;
-                out.advance(n, |packet| on_packet_sent(packet, inflight, pending, queued_qos1, resend));
+                let LinkMachine { out, inflight, pending, queued_acked, resend, .. } = self;
+                out.advance(n, |packet| on_packet_sent(packet, inflight, pending, queued_acked, resend));
             }
         }
         self.last_send = now;
@@ -665,7 +690,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
         self.schedule.reset();
         self.last_send = now;
         self.last_recv = now;
-        // Unacknowledged QoS 1 goes again first, in order [MQTT-4.4.0-1].
+        // A new session (asked for, or the server lost the old one): the
+        // server will not send those PUBRELs, and an id may be new again.
+        if self.clean_session || !ack.session_present {
+            self.awaiting_pubrel.clear();
+        }
+        // Unacknowledged QoS 1 and 2 go again first, in order: PUBLISH with
+        // DUP, or the PUBREL of one whose PUBREC came [MQTT-4.4.0-1]
+        // [MQTT-4.6.0-1], whether or not the server kept the session.
         self.resend = self.inflight.next_live(self.inflight.head()).map(|o| (o, 0));
         self.queue_disconnect_when_drained();
         Ok(Step::Done(Emit::Connected { session_present: ack.session_present }))
@@ -675,23 +707,21 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
         let emit = match *packet {
             Packet::ConnAck(_) => return Err(ProtocolError::SecondConnAck),
             Packet::Publish(p) => match self.acknowledge(p.qos, p.packet_id)? {
-                true => Emit::Message,
-                false => return Ok(Step::Stall),
+                Take::Deliver => Emit::Message,
+                Take::Duplicate => Emit::Nothing,
+                Take::Stall => return Ok(Step::Stall),
             },
-            Packet::PubAck(id) => {
-                let floor = match self.resend {
-                    Some((at, k)) if k > 0 => at,
-                    _ => usize::MAX,
-                };
-                if !self.ids.is_used(id) || !self.inflight.ack(id, floor) {
-                    return Err(ProtocolError::UnknownPacketId(PacketType::PubAck));
+            Packet::PubAck(id) => return self.on_ack(id, PacketType::PubAck),
+            Packet::PubRec(id) => return self.on_ack(id, PacketType::PubRec),
+            Packet::PubComp(id) => return self.on_ack(id, PacketType::PubComp),
+            Packet::PubRel(id) => {
+                // PUBCOMP with the id, whether or not it is still held
+                // (nothing may follow a queued DISCONNECT) [MQTT-4.3.3-2].
+                if !self.disconnect_queued() && !self.ctrl.push(&ack_packet(0x70, id)) {
+                    return Ok(Step::Stall);
                 }
-                self.ids.release(id);
-                if let Some((at, 0)) = self.resend {
-                    let from = at.max(self.inflight.head());
-                    self.resend = self.inflight.next_live(from).map(|o| (o, 0));
-                }
-                Emit::Published(id)
+                self.awaiting_pubrel.remove(id);
+                Emit::Nothing
             }
             Packet::SubAck(s) => {
                 let count = self.take_pending(s.packet_id, PendingKind::Subscribe, PacketType::SubAck)?;
@@ -714,25 +744,84 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
         Ok(Step::Done(emit))
     }
 
+    /// PUBACK, PUBREC or PUBCOMP from the server for a publish of ours.
+    fn on_ack(&mut self, id: u16, kind: PacketType) -> Result<Step, ProtocolError> {
+        let unknown = ProtocolError::UnknownPacketId(kind);
+        let Found { at, qos, released } = self.inflight.find(id).filter(|_| self.ids.is_used(id)).ok_or(unknown)?;
+        let (floor, resend_at) = match self.resend {
+            Some((r, k)) if k > 0 => (r, Some((r, k))),
+            Some((r, _)) => (usize::MAX, Some((r, 0))),
+            None => (usize::MAX, None),
+        };
+        let emit = match (kind, qos, released) {
+            (PacketType::PubRec, QoS::ExactlyOnce, _) => {
+                match resend_at {
+                    // Its bytes are on their way to the socket: not now.
+                    Some((r, k)) if r == at && k > 0 => return Ok(Step::Stall),
+                    // Not re-sent on this link yet: the re-send will be the PUBREL.
+                    Some((r, _)) if r <= at => {}
+                    // PUBREL now, in the order the PUBRECs came [MQTT-4.6.0-4].
+                    _ if self.disconnect_queued() => {}
+                    _ if !self.ctrl.push(&ack_packet(0x62, id)) => return Ok(Step::Stall),
+                    _ => {}
+                }
+                if !released {
+                    self.inflight.release(at, id);
+                }
+                Emit::Nothing
+            }
+            (PacketType::PubAck, QoS::AtLeastOnce, false) | (PacketType::PubComp, QoS::ExactlyOnce, true) => {
+                self.inflight.remove(at, floor);
+                self.ids.release(id);
+                if let Some((r, 0)) = self.resend {
+                    let from = r.max(self.inflight.head());
+                    self.resend = self.inflight.next_live(from).map(|o| (o, 0));
+                }
+                Emit::Published(id, qos)
+            }
+            _ => return Err(unknown),
+        };
+        self.queue_disconnect_when_drained();
+        Ok(Step::Done(emit))
+    }
+
     fn take_pending(&mut self, id: u16, kind: PendingKind, ack: PacketType) -> Result<u16, ProtocolError> {
         let count = self.pending.take(id, kind).ok_or(ProtocolError::UnknownPacketId(ack))?;
         self.ids.release(id);
         Ok(count)
     }
 
-    /// An inbound PUBLISH of `qos`: queues its PUBACK if it needs one.
-    /// False when the control queue has no room now (try again later).
-    fn acknowledge(&mut self, qos: QoS, packet_id: Option<u16>) -> Result<bool, ProtocolError> {
+    /// An inbound PUBLISH of `qos`: queues its PUBACK or PUBREC if it
+    /// needs one, and says whether to deliver it.
+    fn acknowledge(&mut self, qos: QoS, packet_id: Option<u16>) -> Result<Take, ProtocolError> {
+        let id = packet_id.unwrap_or(0);
+        let answered = |queued: bool, then: Take| if queued { then } else { Take::Stall };
         match qos {
-            QoS::AtMostOnce => Ok(true),
+            QoS::AtMostOnce => Ok(Take::Deliver),
             // PUBACK after taking ownership [MQTT-4.3.2-2]; none once
             // DISCONNECT is queued (nothing may follow it).
-            QoS::AtLeastOnce if self.disconnect_queued() => Ok(true),
-            QoS::AtLeastOnce => {
-                let id = packet_id.unwrap_or(0).to_be_bytes();
-                Ok(self.ctrl.push(&[0x40, 0x02, id[0], id[1]]))
+            QoS::AtLeastOnce if self.disconnect_queued() => Ok(Take::Deliver),
+            QoS::AtLeastOnce => Ok(answered(self.ctrl.push(&ack_packet(0x40, id)), Take::Deliver)),
+            // Method B of 4.3.3: deliver on the first PUBLISH, keep the id
+            // until PUBREL; a repeat meanwhile gets PUBREC again and is not
+            // delivered again [MQTT-4.3.3-2].
+            QoS::ExactlyOnce => {
+                let repeat = self.awaiting_pubrel.contains(id);
+                let take = if repeat { Take::Duplicate } else { Take::Deliver };
+                if self.disconnect_queued() {
+                    return Ok(take);
+                }
+                if !repeat && self.awaiting_pubrel.is_full() {
+                    return Err(ProtocolError::AwaitingPubrelFull);
+                }
+                if !self.ctrl.push(&ack_packet(0x50, id)) {
+                    return Ok(Take::Stall);
+                }
+                if !repeat {
+                    self.awaiting_pubrel.insert(id);
+                }
+                Ok(take)
             }
-            QoS::ExactlyOnce => Err(ProtocolError::UnexpectedPacket(PacketType::Publish)),
         }
     }
 
@@ -746,8 +835,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
             _ => return Step::Stall,
         };
         match result {
-            Ok(true) => Step::Done(Emit::Message),
-            Ok(false) => Step::Stall,
+            Ok(Take::Deliver) => Step::Done(Emit::Message),
+            Ok(Take::Duplicate) => Step::Done(Emit::Nothing),
+            Ok(Take::Stall) => Step::Stall,
             Err(e) => {
                 self.violation(now, e);
                 Step::Violation
@@ -761,7 +851,7 @@ fn on_packet_sent<B: AsRef<[u8]> + AsMut<[u8]>>(
     packet: &[u8],
     inflight: &mut InflightStore<B>,
     pending: &mut PendingTable<B>,
-    queued_qos1: &mut usize,
+    queued_acked: &mut usize,
     resend: &mut Option<(usize, usize)>,
 ) {
     let header = packet_header_len(packet);
@@ -769,11 +859,17 @@ fn on_packet_sent<B: AsRef<[u8]> + AsMut<[u8]>>(
     if let Some(id) = publish::packet_id(packet) {
         debug_assert!(resend.is_none(), "nothing new goes out during a re-send");
         inflight.push(id, packet);
-        *queued_qos1 -= 1;
+        *queued_acked -= 1;
     } else if kind == PacketType::Subscribe as u8 || kind == PacketType::Unsubscribe as u8 {
         let id = u16::from_be_bytes([packet[header], packet[header + 1]]);
         pending.mark_sent(id);
     }
+}
+
+/// PUBACK (0x40), PUBREC (0x50), PUBREL (0x62) or PUBCOMP (0x70) for `id`.
+fn ack_packet(first: u8, id: u16) -> [u8; 4] {
+    let [hi, lo] = id.to_be_bytes();
+    [first, 0x02, hi, lo]
 }
 
 /// Fixed header length of a packet this crate encoded.

@@ -127,7 +127,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
             inbound: Inbound { buf: storage.inbound, start: 0, end: 0, max_packet, skip: 0, salvage: false },
             machine: LinkMachine::new(
                 config,
-                [storage.outbound, storage.inflight, storage.pending, storage.ids],
+                [storage.outbound, storage.inflight, storage.pending, storage.ids, storage.awaiting_pubrel],
                 storage.connect,
                 connect_len,
             ),
@@ -145,9 +145,21 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
         self.machine.out.free()
     }
 
-    /// QoS 1 messages sent or queued and not yet acknowledged.
+    /// QoS 1 and 2 messages sent or queued and not yet acknowledged (PUBACK,
+    /// or PUBCOMP).
     pub fn inflight(&self) -> usize {
-        self.machine.inflight.live() + self.machine.queued_qos1
+        self.machine.inflight.live() + self.machine.queued_acked
+    }
+
+    /// Inbound QoS 2 messages delivered whose PUBREL has not come yet.
+    pub fn awaiting_pubrel(&self) -> usize {
+        self.machine.awaiting_pubrel.len()
+    }
+
+    /// QoS 1/2 messages the close after `disconnect` gave up on (not
+    /// acknowledged within the grace period, or never sent); 0 before.
+    pub fn abandoned(&self) -> usize {
+        self.machine.abandoned
     }
 
     /// Is a SUBSCRIBE/UNSUBSCRIBE with this id still awaiting its
@@ -187,10 +199,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     }
 
     /// Queues a PUBLISH whole, or refuses it and changes nothing. Returns the
-    /// packet id for QoS 1. Allowed while the link is down: it goes out
+    /// packet id for QoS 1 and 2. Allowed while the link is down: it goes out
     /// after the next CONNACK.
     pub fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Result<Option<u16>, ClientError> {
-        types::supported(qos)?;
         self.machine.check_deliverable()?;
         // The topic is checked here, once; the encoding trusts it.
         crate::topic::validate_name(topic).map_err(ClientError::Topic)?;
@@ -199,12 +210,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
         let placeholder = (qos != QoS::AtMostOnce).then_some(1);
         let len = publish::encoded_len_prevalidated(&probe(placeholder)).ok_or(EncodeError::TooLarge)?;
         let s = &mut self.machine;
-        if qos == QoS::AtLeastOnce && !s.inflight.fits_at_all(len) {
+        let acked = qos != QoS::AtMostOnce;
+        if acked && !s.inflight.fits_at_all(len) {
             let limit = s.inflight.capacity().saturating_sub(crate::inflight::RECORD_HEADER);
             return Err(ClientError::TooLarge { size: len, limit });
         }
         s.admit(len)?;
-        let packet_id = if qos == QoS::AtLeastOnce {
+        let packet_id = if acked {
             if !s.inflight.can_reserve(len) {
                 s.want_drain = true;
                 return Err(ClientError::InflightFull);
@@ -214,7 +226,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
                 return Err(ClientError::NoPacketId);
             };
             s.inflight.reserve(len);
-            s.queued_qos1 += 1;
+            s.queued_acked += 1;
             Some(id)
         } else {
             None
@@ -227,8 +239,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     /// Queues a SUBSCRIBE for the filters; `Event::Subscribed` carries its
     /// SUBACK. Returns the packet id.
     pub fn subscribe(&mut self, filters: &[(&str, QoS)]) -> Result<u16, ClientError> {
-        for (filter, qos) in filters {
-            types::supported(*qos)?;
+        for (filter, _) in filters {
             crate::topic::validate_filter(filter).map_err(ClientError::Topic)?;
         }
         let count = filters.len();
@@ -432,6 +443,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
                             void_input!();
                             return machine.events.pop().map(|reason| Event::Disconnected { reason });
                         }
+                        Step::Done(Emit::Nothing) => {
+                            // A QoS 2 repeat: answered, already reported.
+                            // (Field by field: `topic` still borrows `inb.buf`.)
+                            let here = size.min(inb.end - inb.start);
+                            inb.start += here;
+                            inb.skip = size - here;
+                            if inb.skip > 0 {
+                                return None;
+                            }
+                            continue;
+                        }
                         Step::Done(_) => {
                             inb.skip = size;
                             return Some(Event::Oversized { topic, size, qos });
@@ -463,7 +485,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
                             Event::Subscribed { packet_id: s.packet_id, return_codes: s.return_codes }
                         }
                         (Emit::Unsubscribed(packet_id), _) => Event::Unsubscribed { packet_id },
-                        (Emit::Published(packet_id), _) => Event::Published { packet_id },
+                        (Emit::Published(packet_id, qos), _) => Event::Published { packet_id, qos },
                         (Emit::Pong, _) => Event::Pong,
                         _ => continue,
                     };
@@ -481,14 +503,24 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     }
 
     /// Is a whole PUBLISH left at the front of a link that broke? Moves
-    /// past other packets; an incomplete packet or the end ends the salvage.
+    /// past other packets, and past a QoS 2 one already delivered (or with
+    /// no room to note it: the server sends it again, since it got no
+    /// PUBREC); an incomplete packet or the end ends the salvage.
     fn salvage_ready(&mut self) -> bool {
         let inb = &mut self.inbound;
+        let held = &self.machine.awaiting_pubrel;
         inb.apply_skip();
         loop {
             let data = &inb.buf.as_ref()[inb.start..inb.end];
             let used = match decode(data, inb.max_packet) {
-                Ok(Some((Packet::Publish(p), _))) if p.qos != QoS::ExactlyOnce => return true,
+                Ok(Some((Packet::Publish(p), used))) if p.qos == QoS::ExactlyOnce => {
+                    let id = p.packet_id.unwrap_or(0);
+                    if !held.contains(id) && !held.is_full() {
+                        return true;
+                    }
+                    used
+                }
+                Ok(Some((Packet::Publish(_), _))) => return true,
                 Ok(Some((_, used))) => used,
                 _ => {
                     inb.reset();
@@ -499,13 +531,20 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
         }
     }
 
-    /// The PUBLISH `salvage_ready` found (not acknowledged: the link is gone).
+    /// The PUBLISH `salvage_ready` found (not acknowledged: the link is
+    /// gone). A QoS 2 one is noted as delivered, so that the server's
+    /// re-send after the reconnect is answered and not delivered again.
     fn salvaged_message(&mut self) -> Option<Event<'_>> {
         let inb = &mut self.inbound;
         let (packet, used) = decode(&inb.buf.as_ref()[inb.start..inb.end], inb.max_packet).ok()??;
         inb.start += used;
         match packet {
-            Packet::Publish(p) => Some(Event::Message(p)),
+            Packet::Publish(p) => {
+                if let (QoS::ExactlyOnce, Some(id)) = (p.qos, p.packet_id) {
+                    self.machine.awaiting_pubrel.insert(id);
+                }
+                Some(Event::Message(p))
+            }
             _ => None,
         }
     }

@@ -51,13 +51,19 @@ pub struct Sizes {
     pub inbound: usize,
     /// Packets queued for the socket (backpressure beyond it).
     pub outbound: usize,
-    /// QoS 1 packets sent and not yet acknowledged.
+    /// QoS 1 and 2 packets sent and not yet acknowledged (a QoS 2 one
+    /// shrinks to its PUBREL once its PUBREC came); with
+    /// `clean_session: false` this is the session's outgoing state that
+    /// survives reconnects.
     pub inflight: usize,
     /// SUBSCRIBE/UNSUBSCRIBE requests awaiting their acknowledgement, at
     /// `PENDING_RECORD` bytes each.
     pub pending: usize,
     /// The packet-id pool: one bit per id; `ALL_IDS_BYTES` for all 65,535.
     pub ids: usize,
+    /// Ids of QoS 2 messages received and awaiting their PUBREL, at
+    /// `AWAITING_PUBREL_RECORD` bytes each.
+    pub awaiting_pubrel: usize,
 }
 
 impl Sizes {
@@ -69,13 +75,23 @@ impl Sizes {
         inflight: 2 << 20,
         pending: 4096 * PENDING_RECORD,
         ids: ALL_IDS_BYTES,
+        // Every id there is: whatever window the broker uses, a PC never
+        // runs out (untouched pages cost nothing).
+        awaiting_pubrel: 65_535 * AWAITING_PUBREL_RECORD,
     };
     /// An ESP32: two connections fit in a few tens of KiB.
     /// Its 256 ids cover what can be live at once: the 2 KiB in-flight
     /// store holds at most 136 of the smallest QoS 1 packets, plus 64
-    /// pending requests.
-    pub const ESP32: Sizes =
-        Sizes { inbound: 4 << 10, outbound: 4 << 10, inflight: 2 << 10, pending: 64 * PENDING_RECORD, ids: 32 };
+    /// pending requests. 32 QoS 2 messages awaiting PUBREL exceed
+    /// mosquitto's default window (20).
+    pub const ESP32: Sizes = Sizes {
+        inbound: 4 << 10,
+        outbound: 4 << 10,
+        inflight: 2 << 10,
+        pending: 64 * PENDING_RECORD,
+        ids: 32,
+        awaiting_pubrel: 32 * AWAITING_PUBREL_RECORD,
+    };
 }
 
 pub use crate::id_pool::ALL_IDS_BYTES;
@@ -83,11 +99,19 @@ pub use crate::id_pool::ALL_IDS_BYTES;
 /// Bytes of `Storage::pending` per request awaiting its acknowledgement.
 pub const PENDING_RECORD: usize = crate::pending::RECORD;
 
+/// Bytes of `Storage::awaiting_pubrel` per inbound QoS 2 message.
+pub const AWAITING_PUBREL_RECORD: usize = crate::awaiting_pubrel::RECORD;
+
 impl Sizes {
     /// How many SUBSCRIBE/UNSUBSCRIBE requests may await their
     /// acknowledgement at once.
     pub const fn max_pending_requests(&self) -> usize {
         self.pending / PENDING_RECORD
+    }
+
+    /// How many inbound QoS 2 messages may await their PUBREL at once.
+    pub const fn max_awaiting_pubrel(&self) -> usize {
+        self.awaiting_pubrel / AWAITING_PUBREL_RECORD
     }
 }
 
@@ -103,6 +127,8 @@ pub struct Storage<B> {
     pub ids: B,
     /// Holds the encoded CONNECT; `Config::connect_len` tells its size.
     pub connect: B,
+    /// Inbound QoS 2 ids awaiting PUBREL (`AWAITING_PUBREL_RECORD` bytes each).
+    pub awaiting_pubrel: B,
 }
 
 /// Where the client is in its life.
@@ -127,16 +153,20 @@ pub enum State {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProtocolError {
     Malformed(DecodeError),
-    /// A packet a server never sends to a client (or QoS 2 traffic, which
-    /// this client never asks for).
+    /// A packet a server never sends to a client.
     UnexpectedPacket(PacketType),
     /// The first packet from the server was not CONNACK [MQTT-3.2.0-1].
     NotConnAckFirst(PacketType),
     SecondConnAck,
     /// A CONNACK before the CONNECT was wholly sent.
     ConnAckBeforeConnect,
-    /// PUBACK, SUBACK or UNSUBACK for an id that is not awaiting one.
+    /// PUBACK, PUBREC, PUBCOMP, SUBACK or UNSUBACK for an id that is not
+    /// awaiting that acknowledgement (a PUBACK for a QoS 2 message too).
     UnknownPacketId(PacketType),
+    /// More inbound QoS 2 messages awaiting PUBREL than the store holds
+    /// (`Sizes::awaiting_pubrel`): the client cannot take the message
+    /// without risking a duplicate, so it closes the link [MQTT-4.8.0-2].
+    AwaitingPubrelFull,
     /// A SUBACK whose return codes do not match the filters asked for.
     SubAckCountMismatch,
 }
@@ -151,8 +181,17 @@ impl ProtocolError {
             ProtocolError::ConnAckBeforeConnect => "protocol violation: CONNACK before the CONNECT was sent",
             ProtocolError::UnknownPacketId(PacketType::PubAck) => "protocol violation: PUBACK for an unknown packet id",
             ProtocolError::UnknownPacketId(PacketType::SubAck) => "protocol violation: SUBACK for an unknown packet id",
+            ProtocolError::UnknownPacketId(PacketType::PubRec) => {
+                "protocol violation: PUBREC for a packet id that awaits no PUBREC"
+            }
+            ProtocolError::UnknownPacketId(PacketType::PubComp) => {
+                "protocol violation: PUBCOMP for a packet id that awaits no PUBCOMP"
+            }
             ProtocolError::UnknownPacketId(_) => "protocol violation: acknowledgement for an unknown packet id",
             ProtocolError::SubAckCountMismatch => "protocol violation: SUBACK return codes do not match the SUBSCRIBE",
+            ProtocolError::AwaitingPubrelFull => {
+                "too many QoS 2 messages from the server awaiting PUBREL (the client's store is full)"
+            }
         }
     }
 }
@@ -214,9 +253,10 @@ pub enum Event<'a> {
     Unsubscribed {
         packet_id: u16,
     },
-    /// PUBACK for a QoS 1 publish.
+    /// The broker has a publish of ours: PUBACK (QoS 1) or PUBCOMP (QoS 2).
     Published {
         packet_id: u16,
+        qos: QoS,
     },
     Pong,
     /// After a publish was refused for lack of room: there is room again.
@@ -246,14 +286,13 @@ pub enum ClientError {
     LinkDown,
     /// The outbound buffer is full now: backpressure, try again later.
     OutboundFull,
-    /// The QoS 1 in-flight store is full now: try again later.
+    /// The in-flight store (QoS 1 and 2 awaiting acknowledgement) is full
+    /// now: try again later.
     InflightFull,
     /// Every packet id of the pool is in use.
     NoPacketId,
     /// Too many SUBSCRIBE/UNSUBSCRIBE waiting for their acknowledgement.
     TooManyPending,
-    /// QoS 2 is not supported.
-    QoS2NotSupported,
     /// After `disconnect()`.
     Closed,
     /// The CONNECT does not fit the storage given for it.
@@ -271,10 +310,9 @@ impl ClientError {
             ClientError::TooLarge { .. } => "packet larger than the maximum packet size",
             ClientError::LinkDown => "not connected and auto-reconnect is off: nothing would send it",
             ClientError::OutboundFull => "outbound buffer full (backpressure): try again later",
-            ClientError::InflightFull => "too many QoS 1 messages awaiting PUBACK: try again later",
+            ClientError::InflightFull => "too many QoS 1/2 messages awaiting PUBACK/PUBCOMP: try again later",
             ClientError::NoPacketId => "all packet identifiers are in use",
             ClientError::TooManyPending => "too many subscriptions awaiting SUBACK: try again later",
-            ClientError::QoS2NotSupported => "QoS must be 0 or 1",
             ClientError::Closed => "connection is closed",
             ClientError::ConnectBufferTooSmall { .. } => "CONNECT does not fit its buffer",
             ClientError::Schedule(e) => e.reason(),
@@ -296,12 +334,4 @@ pub enum LinkAction {
     Open,
     /// Close the socket (the client has already forgotten the link).
     Close,
-}
-
-/// QoS the client accepts from the application.
-pub(crate) fn supported(qos: QoS) -> Result<(), ClientError> {
-    match qos {
-        QoS::ExactlyOnce => Err(ClientError::QoS2NotSupported),
-        _ => Ok(()),
-    }
 }

@@ -6,21 +6,31 @@
 use super::wire::{remaining_length_size, Writer, MAX_REMAINING_LENGTH};
 use super::{PacketType, Publish, QoS};
 
-/// Is this encoded packet a QoS 1 PUBLISH?
-pub fn is_qos1_publish(packet: &[u8]) -> bool {
-    packet.first().is_some_and(|&b| b >> 4 == PacketType::Publish as u8 && (b >> 1) & 3 == QoS::AtLeastOnce as u8)
+/// The QoS of an encoded PUBLISH, `None` for any other packet.
+pub fn qos_of(packet: &[u8]) -> Option<QoS> {
+    let b = *packet.first()?;
+    if b >> 4 != PacketType::Publish as u8 {
+        return None;
+    }
+    QoS::from_u8((b >> 1) & 3)
 }
 
-/// Marks an encoded QoS 1 PUBLISH as a re-delivery [MQTT-3.3.1-1].
+/// Is this encoded packet a PUBLISH of QoS 1 or 2 (one with a packet id)?
+pub fn is_acked_publish(packet: &[u8]) -> bool {
+    matches!(qos_of(packet), Some(QoS::AtLeastOnce | QoS::ExactlyOnce))
+}
+
+/// Marks an encoded QoS 1 or 2 PUBLISH as a re-delivery [MQTT-3.3.1-1]
+/// (never a QoS 0 one [MQTT-3.3.1-2]).
 pub fn set_dup(packet: &mut [u8]) {
-    if is_qos1_publish(packet) {
+    if is_acked_publish(packet) {
         packet[0] |= 0x08;
     }
 }
 
-/// The packet id of an encoded QoS 1 PUBLISH.
+/// The packet id of an encoded QoS 1 or 2 PUBLISH.
 pub fn packet_id(packet: &[u8]) -> Option<u16> {
-    if !is_qos1_publish(packet) {
+    if !is_acked_publish(packet) {
         return None;
     }
     let header = 1 + packet.get(1..)?.iter().position(|b| b & 0x80 == 0)? + 1;
@@ -61,7 +71,7 @@ mod tests {
 
     #[test]
     fn the_helpers_agree_with_the_checked_encoder() {
-        for (qos, id) in [(QoS::AtMostOnce, None), (QoS::AtLeastOnce, Some(0x1234))] {
+        for (qos, id) in [(QoS::AtMostOnce, None), (QoS::AtLeastOnce, Some(0x1234)), (QoS::ExactlyOnce, Some(7))] {
             for size in [0usize, 100, 200, 20_000] {
                 let payload = [7u8; 20_000];
                 let p =
@@ -74,7 +84,7 @@ mod tests {
                 assert_eq!(&got[..n], &want[..n]);
                 assert_eq!(packet_id(&got[..n]), id);
                 set_dup(&mut got[..n]);
-                assert_eq!(got[0] & 0x08 != 0, qos == QoS::AtLeastOnce);
+                assert_eq!(got[0] & 0x08 != 0, qos != QoS::AtMostOnce);
             }
         }
     }

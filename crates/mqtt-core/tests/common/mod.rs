@@ -12,13 +12,28 @@ pub type TestClient = Client<Vec<u8>>;
 pub enum Ev {
     Connected,
     Disconnected(DisconnectReason),
-    Message { topic: String, payload: Vec<u8>, qos: QoS, dup: bool },
-    Subscribed { id: u16, codes: Vec<u8> },
+    Message {
+        topic: String,
+        payload: Vec<u8>,
+        qos: QoS,
+        dup: bool,
+    },
+    Subscribed {
+        id: u16,
+        codes: Vec<u8>,
+    },
     Unsubscribed(u16),
+    /// PUBACK of a QoS 1 publish.
     Published(u16),
+    /// PUBCOMP of a QoS 2 publish (`Event::Published` with QoS 2).
+    Completed(u16),
     Pong,
     Drain,
-    Oversized { topic: String, size: usize, qos: QoS },
+    Oversized {
+        topic: String,
+        size: usize,
+        qos: QoS,
+    },
 }
 
 pub fn owned(e: Event<'_>) -> Ev {
@@ -28,7 +43,8 @@ pub fn owned(e: Event<'_>) -> Ev {
         Event::Message(p) => Ev::Message { topic: p.topic.into(), payload: p.payload.into(), qos: p.qos, dup: p.dup },
         Event::Subscribed { packet_id, return_codes } => Ev::Subscribed { id: packet_id, codes: return_codes.into() },
         Event::Unsubscribed { packet_id } => Ev::Unsubscribed(packet_id),
-        Event::Published { packet_id } => Ev::Published(packet_id),
+        Event::Published { packet_id, qos: QoS::ExactlyOnce } => Ev::Completed(packet_id),
+        Event::Published { packet_id, .. } => Ev::Published(packet_id),
         Event::Pong => Ev::Pong,
         Event::Drain => Ev::Drain,
         Event::Oversized { topic, size, qos } => Ev::Oversized { topic: topic.into(), size, qos },
@@ -56,6 +72,7 @@ pub fn storage_for(config: &Config<'_>, outbound: usize, inflight: usize) -> Sto
         pending: vec![0; 64 * mqtt_core::PENDING_RECORD],
         ids: vec![0; mqtt_core::ALL_IDS_BYTES],
         connect: vec![0; len],
+        awaiting_pubrel: vec![0; 64 * mqtt_core::AWAITING_PUBREL_RECORD],
     }
 }
 
@@ -68,6 +85,7 @@ pub fn new_client_error(config: Config<'_>) -> ClientError {
         pending: vec![0; 96],
         ids: vec![0; mqtt_core::ALL_IDS_BYTES],
         connect: vec![0; 4096],
+        awaiting_pubrel: vec![0; 64],
     };
     match Client::new(&config, storage) {
         Err(e) => e,
@@ -232,6 +250,26 @@ pub fn inbound_publish_flags(
 pub fn puback(id: u16) -> [u8; 4] {
     let [hi, lo] = id.to_be_bytes();
     [0x40, 2, hi, lo]
+}
+
+pub fn pubrec(id: u16) -> [u8; 4] {
+    let [hi, lo] = id.to_be_bytes();
+    [0x50, 2, hi, lo]
+}
+
+pub fn pubrel(id: u16) -> [u8; 4] {
+    let [hi, lo] = id.to_be_bytes();
+    [0x62, 2, hi, lo]
+}
+
+pub fn pubcomp(id: u16) -> [u8; 4] {
+    let [hi, lo] = id.to_be_bytes();
+    [0x70, 2, hi, lo]
+}
+
+/// CONNACK accepted, with the session-present flag.
+pub fn connack(session_present: bool) -> [u8; 4] {
+    [0x20, 2, u8::from(session_present), 0]
 }
 
 pub fn suback(id: u16, codes: &[u8]) -> Vec<u8> {
