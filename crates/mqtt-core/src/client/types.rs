@@ -75,9 +75,11 @@ impl Sizes {
         inflight: 2 << 20,
         pending: 4096 * PENDING_RECORD,
         ids: ALL_IDS_BYTES,
-        // Every id there is: whatever window the broker uses, a PC never
-        // runs out (untouched pages cost nothing).
-        awaiting_pubrel: 65_535 * AWAITING_PUBREL_RECORD,
+        // Far past any broker's QoS 2 window (mosquitto's is 20). Not
+        // every id: this buffer is small enough to come zeroed from the
+        // heap, so all of it is touched (65,535 ids cost 128 KiB of RSS a
+        // connection; `npm run bench` measures RSS per connection).
+        awaiting_pubrel: 4096 * AWAITING_PUBREL_RECORD,
     };
     /// An ESP32: two connections fit in a few tens of KiB.
     /// Its 256 ids cover what can be live at once: the 2 KiB in-flight
