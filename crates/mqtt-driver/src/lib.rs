@@ -83,7 +83,7 @@ impl Profile {
         max_pending_events: 16 << 10,
         network_up: false,
         read_chunk: 1 << 10,
-        write_chunk: 2 << 10,
+        write_chunk: 1 << 10,
         io_stack_size: 12 << 10,
         dns_stack_size: 6 << 10,
     };
