@@ -191,6 +191,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
         self.machine.auto_reconnect
     }
 
+    /// The broker (index into the configured list, from 0) of the current
+    /// or last attempt: the one `LinkAction::Open` means, and the one that
+    /// answered a `Connected` event.
+    pub fn broker(&self) -> u8 {
+        self.machine.brokers.current()
+    }
+
     // ---- what the application asks ----
 
     /// Starts the first attempt (or a new one after `Disconnected`).
