@@ -14,6 +14,9 @@ pub struct BrokerRotation {
     /// Attempts made in the current round; 0 once it is over (or after a
     /// CONNACK): the next attempt then waits for the schedule.
     tried: u8,
+    /// The broker of the last CONNACK accepted: a `Connected` event still
+    /// queued names it even if that link has failed since.
+    answered: u8,
 }
 
 impl BrokerRotation {
@@ -26,7 +29,7 @@ impl BrokerRotation {
         } else {
             count
         };
-        BrokerRotation { count, current: 0, tried: 0 }
+        BrokerRotation { count, current: 0, tried: 0, answered: 0 }
     }
 
     pub fn count(&self) -> u8 {
@@ -36,6 +39,11 @@ impl BrokerRotation {
     /// The broker of the current (or last) attempt, from 0.
     pub fn current(&self) -> u8 {
         self.current
+    }
+
+    /// The broker of the last CONNACK accepted.
+    pub fn answered(&self) -> u8 {
+        self.answered
     }
 
     /// Some brokers of this round have not been tried yet: the next attempt
@@ -59,6 +67,7 @@ impl BrokerRotation {
     /// CONNACK accepted: a later loss starts a new round (after a delay).
     pub fn on_connected(&mut self) {
         self.tried = 0;
+        self.answered = self.current;
     }
 }
 
@@ -96,7 +105,7 @@ mod tests {
         r.on_attempt();
         r.on_connected();
         r.on_failure();
-        assert_eq!((r.current(), r.mid_round()), (1, false));
+        assert_eq!((r.current(), r.mid_round(), r.answered()), (1, false, 0));
         r.on_attempt();
         r.on_failure();
         assert_eq!((r.current(), r.mid_round()), (0, true));

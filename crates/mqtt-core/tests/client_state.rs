@@ -403,9 +403,10 @@ fn failover_tries_each_broker_in_turn_and_the_schedule_applies_per_round() {
     p.c.handle_timeout(p.now);
     assert_eq!(p.c.broker(), 0);
     p.connect();
-    assert_eq!(p.c.broker(), 0, "the broker that answered");
+    assert_eq!(p.c.connected_broker(), 0, "the broker that answered");
     p.c.handle_link_down(p.now, DisconnectReason::ClosedByPeer);
     p.events();
+    assert_eq!((p.c.broker(), p.c.connected_broker()), (1, 0), "the next attempt moves on; the answer stays");
     assert_eq!(failing_attempts(&mut p, 4), [(1, 100), (2, floor), (0, floor), (1, 200)]);
 }
 

@@ -171,7 +171,7 @@ impl Conn {
             }
             match event {
                 CoreEvent::Connected { session_present } => {
-                    let broker = client.broker();
+                    let broker = client.connected_broker();
                     let b = &self.brokers[usize::from(broker).min(self.brokers.len() - 1)];
                     sink.event(handle, Event::Connected { session_present, broker, host: &b.host, port: b.port });
                 }

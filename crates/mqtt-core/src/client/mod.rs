@@ -192,10 +192,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
     }
 
     /// The broker (index into the configured list, from 0) of the current
-    /// or last attempt: the one `LinkAction::Open` means, and the one that
-    /// answered a `Connected` event.
+    /// or last attempt: the one `LinkAction::Open` means.
     pub fn broker(&self) -> u8 {
         self.machine.brokers.current()
+    }
+
+    /// The broker of the last CONNACK accepted: the one a `Connected`
+    /// event is about (even if that link failed since the event was queued).
+    pub fn connected_broker(&self) -> u8 {
+        self.machine.brokers.answered()
     }
 
     // ---- what the application asks ----
