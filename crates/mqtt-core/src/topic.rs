@@ -265,7 +265,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_4_7_1_2_and_4_7_1_3_hold_in_the_filter_after_the_group() {
+    fn mqtt_4_7_1_2_mqtt_4_7_1_3_hold_in_the_filter_after_a_share_group() {
         assert_eq!(validate_filter("$share/g/a/#/b"), Err(TopicError::MisplacedMultiLevelWildcard));
         assert_eq!(validate_filter("$share/g/a+"), Err(TopicError::MisplacedSingleLevelWildcard));
         assert_eq!(validate_filter("$share/g/t\0"), Err(TopicError::NullCharacter));

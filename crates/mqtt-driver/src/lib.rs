@@ -507,3 +507,26 @@ impl Driver {
         self.shared.table().live
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(host: &str, port: u16) -> Broker {
+        Broker { host: host.to_owned(), port }
+    }
+
+    #[test]
+    fn the_brokers_list_is_checked_in_one_place_with_reasons_naming_the_entry() {
+        let reason = |list: &[Broker]| check_brokers(list).unwrap_err().to_string();
+        assert_eq!(reason(&[b("a", 1), b("", 1)]), "brokers[1].host must not be empty");
+        assert_eq!(reason(&[b("a", 0)]), "brokers[0].port must be an integer from 1 to 65535");
+        assert!(reason(&[b("a:1883", 1)]).starts_with("brokers[0].host must not include a port"));
+        assert!(reason(&vec![b("a", 1); MAX_BROKERS + 1]).starts_with("brokers: at most 16 entries"));
+        let ok = check_brokers(&vec![b("a", 1); MAX_BROKERS]).unwrap();
+        assert_eq!(ok.len(), MAX_BROKERS);
+        assert_eq!(check_brokers(&[b("[::1]", 1883)]).unwrap(), [(host::Host::Ip("::1".parse().unwrap()), 1883)]);
+        // With open's own address, the list fits the core's rotation.
+        assert_eq!(MAX_BROKERS + 1, mqtt_core::rotation::MAX_BROKERS);
+    }
+}
