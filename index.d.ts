@@ -36,6 +36,14 @@ export declare function limits(): MqttLimits
 /** Handles opened and not yet explicitly disconnected, in the process. */
 export declare function liveConnections(): number
 
+/** A broker of `MqttOpenOptions.brokers`. */
+export interface MqttBroker {
+  /** A name or an IP address, checked like `open`'s host. */
+  host: string
+  /** 1 to 65535. */
+  port: number
+}
+
 /**
  * `connected`: the broker accepted the connection (CONNACK 0). Fires on
  * every (re)connect.
@@ -48,6 +56,14 @@ export interface MqttConnected {
    * false with `cleanSession: true` (the default).
    */
   sessionPresent: boolean
+  /**
+   * Which broker answered: 0 for the address given to `open`, n for
+   * `options.brokers[n - 1]`.
+   */
+  broker: number
+  /** That broker's host and port, as given. */
+  host: string
+  port: number
 }
 
 /**
@@ -148,6 +164,13 @@ export interface MqttOpenOptions {
   cleanSession?: boolean
   /** The last will, sent in every CONNECT. */
   will?: MqttWill
+  /**
+   * Failover: brokers tried after the address given to `open`, in order,
+   * wrapping around (at most 16). A failed attempt or a lost link moves
+   * to the next; the reconnect delays apply once per round over them.
+   * `connected` says which broker answered.
+   */
+  brokers?: Array<MqttBroker>
 }
 
 /**

@@ -26,12 +26,13 @@
 import { types } from 'node:util';
 import native = require('../../index.js');
 import type {
-  MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage, MqttOpenOptions as NativeOpenOptions,
-  MqttOversized, MqttPublished, MqttSubscribed, MqttUnsubscribed, MqttWill as NativeWill,
+  MqttBroker as NativeBroker, MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage,
+  MqttOpenOptions as NativeOpenOptions, MqttOversized, MqttPublished, MqttSubscribed, MqttUnsubscribed,
+  MqttWill as NativeWill,
 } from '../../index.js';
 
 export type {
-  MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage, MqttOversized,
+  NativeBroker as MqttBroker, MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage, MqttOversized,
   MqttPublished, MqttSubscribed, MqttUnsubscribed,
 };
 
@@ -275,8 +276,13 @@ function dispatch(b: Buffer, at: number, deadline: number): number {
     switch (kind) {
       case CONNECTED: {
         const sessionPresent = b[at] !== 0;
-        at += 1;
-        if (h !== undefined) call(h, { conn, sessionPresent } satisfies MqttConnected);
+        const broker = b[at + 1];
+        const port = u16(b, at + 2);
+        const start = at + 8;
+        at = start + u32(b, at + 4);
+        if (h !== undefined) {
+          call(h, { conn, sessionPresent, broker, host: b.toString('utf8', start, at), port } satisfies MqttConnected);
+        }
         break;
       }
       case DISCONNECTED: {
@@ -365,6 +371,8 @@ native.init(schedulePull);
 // ---- open / close --------------------------------------------------------
 
 const OPTION_NAMES = ['keepAlive', 'connectTimeoutMs', 'maxInboundPacket'] as const;
+/** Entries of `options.brokers` at most (the addon says so when there are more). */
+const MAX_BROKERS = 16;
 
 /** Reads `name` of a caller's object; a revoked Proxy is named as `what`. */
 function read(o: object, name: string, bad: () => TypeError): unknown {
@@ -412,6 +420,46 @@ function checkWill(will: unknown): NativeWill {
     out.retain = retain;
   }
   return out;
+}
+
+/**
+ * Type checks of `options.brokers`. Only the first MAX_BROKERS + 1 entries
+ * are looked at: a longer list is refused by the addon, which checks the
+ * values (hosts, ports, length) in one place.
+ */
+function checkBrokers(brokers: unknown): NativeBroker[] {
+  const bad = () => typeError('options.brokers', 'an array of { host, port }', brokers);
+  let isArray: boolean;
+  try {
+    isArray = Array.isArray(brokers);
+  } catch {
+    throw bad();
+  }
+  if (!isArray) throw bad();
+  const list = brokers as unknown[];
+  const n = Math.min(read(list, 'length', bad) as number, MAX_BROKERS + 1);
+  const out: NativeBroker[] = [];
+  for (let i = 0; i < n; i++) {
+    const name = `options.brokers[${i}]`;
+    const b = read(list, String(i), bad);
+    const badEntry = () => typeError(name, 'an object { host, port }', b);
+    if (!isPlainObject(b)) throw badEntry();
+    const host = read(b, 'host', badEntry);
+    if (typeof host !== 'string') throw typeError(`${name}.host`, 'a string', host);
+    const port = read(b, 'port', badEntry);
+    if (typeof port !== 'number') throw typeError(`${name}.port`, 'a number', port);
+    out.push({ host, port });
+  }
+  return out;
+}
+
+/** Why a broker's host may not go to the addon (a lone surrogate would be repaired there), or null. */
+function badBrokers(opts: NativeOpenOptions | undefined): string | null {
+  for (const [i, b] of (opts?.brokers ?? []).entries()) {
+    const bad = badText(`options.brokers[${i}].host`, b.host);
+    if (bad !== null) return bad;
+  }
+  return null;
 }
 
 /** Why the will's strings may not go to the broker, or null. */
@@ -462,6 +510,8 @@ function checkOptions(options: unknown): NativeOpenOptions | undefined {
   }
   const will = read(o, 'will', bad);
   if (will !== undefined) out.will = checkWill(will);
+  const brokers = read(o, 'brokers', bad);
+  if (brokers !== undefined) out.brokers = checkBrokers(brokers);
   return out;
 }
 
@@ -473,7 +523,7 @@ function openImpl(
   if (typeof port !== 'number') throw typeError('port', 'a number', port);
   checkString('clientId', clientId);
   const opts = checkOptions(options);
-  const bad = badText('host', host) ?? badText('clientId', clientId) ?? badWill(opts, options);
+  const bad = badText('host', host) ?? badText('clientId', clientId) ?? badWill(opts, options) ?? badBrokers(opts);
   if (bad !== null) return refuse(bad);
   const conn = native.open(host, port, clientId, user, pass, opts);
   if (conn < 0) return fromNative(conn);

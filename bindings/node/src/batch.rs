@@ -4,7 +4,9 @@
 //!
 //! Each record: `kind: u8`, `conn: i32`, then by kind (all little-endian;
 //! every length is a u32, so no string can overflow its field):
-//! - `CONNECTED` (1): `session_present: u8`
+//! - `CONNECTED` (1): `session_present: u8`, `broker: u8` (0 the address
+//!   given to `open`, n `brokers[n - 1]`), `port: u16`, `host_len: u32`,
+//!   host
 //! - `DISCONNECTED` (2): `last: u8` (1 on a handle's final event after
 //!   `disconnect`), `cause: u8` (see [`cause_code`]), `abandoned: u32`
 //!   (QoS 1/2 messages a `disconnect` gave up on), `reason_len: u32`,
@@ -112,9 +114,12 @@ pub fn write_record(b: &mut Vec<u8>, conn: Handle, event: &Event<'_>) {
         b.extend_from_slice(&conn.to_le_bytes());
     };
     match *event {
-        Event::Connected { session_present } => {
+        Event::Connected { session_present, broker, host, port } => {
             head(b, CONNECTED);
             b.push(u8::from(session_present));
+            b.push(broker);
+            b.extend_from_slice(&port.to_le_bytes());
+            text(b, host.as_bytes());
         }
         Event::Disconnected { reason, cause, last, abandoned } => {
             head(b, DISCONNECTED);

@@ -242,6 +242,12 @@ pub struct MqttConnected {
     /// flag): its subscriptions hold and queued messages follow. Always
     /// false with `cleanSession: true` (the default).
     pub session_present: bool,
+    /// Which broker answered: 0 for the address given to `open`, n for
+    /// `options.brokers[n - 1]`.
+    pub broker: u32,
+    /// That broker's host and port, as given.
+    pub host: String,
+    pub port: u32,
 }
 
 /// `disconnected`: the link is gone (once per loss of the link, explicit or
@@ -341,6 +347,15 @@ pub struct MqttWill {
     pub retain: Option<bool>,
 }
 
+/// A broker of `MqttOpenOptions.brokers`.
+#[napi(object)]
+pub struct MqttBroker {
+    /// A name or an IP address, checked like `open`'s host.
+    pub host: String,
+    /// 1 to 65535.
+    pub port: f64,
+}
+
 /// Options of `open`/`openAuth` beyond the reference API.
 #[napi(object)]
 pub struct MqttOpenOptions {
@@ -359,6 +374,11 @@ pub struct MqttOpenOptions {
     pub clean_session: Option<bool>,
     /// The last will, sent in every CONNECT.
     pub will: Option<MqttWill>,
+    /// Failover: brokers tried after the address given to `open`, in order,
+    /// wrapping around (at most 16). A failed attempt or a lost link moves
+    /// to the next; the reconnect delays apply once per round over them.
+    /// `connected` says which broker answered.
+    pub brokers: Option<Vec<MqttBroker>>,
 }
 
 /// The limits of this build.
@@ -502,6 +522,10 @@ fn open_options(
             };
             let payload = w.payload.map(|p| p.to_vec()).unwrap_or_default();
             opts.will = Some(WillOptions { topic: w.topic, payload, qos, retain: w.retain.unwrap_or(false) });
+        }
+        for (i, b) in o.brokers.into_iter().flatten().enumerate() {
+            let port = whole(&format!("options.brokers[{i}].port"), b.port, 1..=65_535, "")?;
+            opts.brokers.push(mqtt_driver::Broker { host: b.host, port });
         }
     }
     Ok(opts)

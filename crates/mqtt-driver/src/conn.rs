@@ -11,10 +11,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use mqtt_core::{Client, DisconnectReason, Event as CoreEvent, State};
 
 use crate::events::{Event, EventSink, Handle};
+use crate::Broker;
 
 pub(crate) struct Conn {
     pub handle: Handle,
     pub sink: Arc<dyn EventSink>,
+    /// The address given to `open`, then `OpenOptions::brokers`, as given
+    /// (for the `Connected` event).
+    brokers: Vec<Broker>,
     inner: Mutex<ConnInner>,
     /// The client's state and `released` as of the last unlock, so that
     /// `state()` never waits for the lock (whose holder may be descheduled
@@ -128,11 +132,11 @@ pub(crate) struct ConnInner {
 }
 
 impl Conn {
-    pub fn new(handle: Handle, client: Box<Client<Vec<u8>>>, sink: Arc<dyn EventSink>) -> Conn {
+    pub fn new(handle: Handle, client: Box<Client<Vec<u8>>>, sink: Arc<dyn EventSink>, brokers: Vec<Broker>) -> Conn {
         let inner =
             ConnInner { client, filters: HashMap::new(), released: false, grace_until: None, last_io_error: None };
         let snapshot = AtomicU8::new(encode_snapshot(&inner));
-        Conn { handle, sink, inner: Mutex::new(inner), snapshot }
+        Conn { handle, sink, brokers, inner: Mutex::new(inner), snapshot }
     }
 
     pub fn lock(&self) -> ConnGuard<'_> {
@@ -166,7 +170,11 @@ impl Conn {
                 continue;
             }
             match event {
-                CoreEvent::Connected { session_present } => sink.event(handle, Event::Connected { session_present }),
+                CoreEvent::Connected { session_present } => {
+                    let broker = client.connected_broker();
+                    let b = &self.brokers[usize::from(broker).min(self.brokers.len() - 1)];
+                    sink.event(handle, Event::Connected { session_present, broker, host: &b.host, port: b.port });
+                }
                 CoreEvent::Disconnected { reason } => {
                     let text = match (reason, last_io_error.take()) {
                         (DisconnectReason::ConnectFailed | DisconnectReason::NetworkError, Some(d)) => {

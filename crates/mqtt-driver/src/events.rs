@@ -15,8 +15,10 @@ pub type Handle = i32;
 /// the duration of the call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event<'a> {
-    /// CONNACK accepted (every connect and reconnect).
-    Connected { session_present: bool },
+    /// CONNACK accepted (every connect and reconnect), by the broker
+    /// `broker`: 0 for the address given to `open`, n for
+    /// `OpenOptions::brokers[n - 1]`; `host` and `port` as given there.
+    Connected { session_present: bool, broker: u8, host: &'a str, port: u16 },
     /// The link ended or an attempt failed: `cause` says why, `reason` in
     /// a sentence (with the OS error where there is one). `last` marks the
     /// final event of a handle after `disconnect`: nothing follows it; its

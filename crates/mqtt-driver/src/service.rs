@@ -27,8 +27,11 @@ const READS_PER_TURN: usize = 16;
 
 pub(crate) struct IoConn {
     pub conn: Arc<Conn>,
-    host: Host,
-    port: u16,
+    /// The address given to `open`, then `OpenOptions::brokers`: the core
+    /// says which one each attempt goes to.
+    brokers: Vec<(Host, u16)>,
+    /// The broker of the current attempt (an index into `brokers`).
+    broker: usize,
     link: Option<TcpLink>,
     /// TCP connect (or, later, a TLS handshake) under way.
     connecting: bool,
@@ -40,6 +43,8 @@ pub(crate) struct IoConn {
     resolving: bool,
     /// Addresses of this attempt not tried yet.
     addrs: Vec<SocketAddr>,
+    /// The address being connected to, named in a failure's reason.
+    addr: Option<SocketAddr>,
     /// Read from the socket, not yet taken by the client.
     scratch: Box<[u8]>,
     scratch_start: usize,
@@ -61,11 +66,11 @@ pub(crate) struct IoConn {
 }
 
 impl IoConn {
-    pub fn new(conn: Arc<Conn>, host: Host, port: u16, profile: &Profile) -> IoConn {
+    pub fn new(conn: Arc<Conn>, brokers: Vec<(Host, u16)>, profile: &Profile) -> IoConn {
         IoConn {
             conn,
-            host,
-            port,
+            brokers,
+            broker: 0,
             link: None,
             connecting: false,
             readable: false,
@@ -73,6 +78,7 @@ impl IoConn {
             attempt: 0,
             resolving: false,
             addrs: Vec::new(),
+            addr: None,
             scratch: vec![0; profile.read_chunk].into_boxed_slice(),
             scratch_start: 0,
             scratch_end: 0,
@@ -129,7 +135,7 @@ impl IoConn {
                 self.connect_next(registry, shared, None);
             }
             Err(e) => {
-                let name = match &self.host {
+                let name = match &self.brokers[self.broker].0 {
                     Host::Name(n) => n.as_str(),
                     Host::Ip(_) => "",
                 };
@@ -140,15 +146,19 @@ impl IoConn {
 
     fn open(&mut self, registry: &Registry, shared: &Shared) {
         self.attempt += 1;
-        match &self.host {
+        // The core counts the rounds over the brokers; an index past the
+        // list cannot happen (the core's count is the list's length).
+        self.broker = usize::from(self.conn.lock().client.broker()).min(self.brokers.len() - 1);
+        let (host, port) = &self.brokers[self.broker];
+        match host {
             Host::Ip(ip) => {
-                self.addrs = vec![SocketAddr::new(*ip, self.port)];
+                self.addrs = vec![SocketAddr::new(*ip, *port)];
                 self.connect_next(registry, shared, None);
             }
             Host::Name(name) => {
                 self.resolving = true;
                 if let Err(e) =
-                    shared.resolver.resolve(self.conn.handle, self.attempt, name, self.port, &shared.on_resolved)
+                    shared.resolver.resolve(self.conn.handle, self.attempt, name, *port, &shared.on_resolved)
                 {
                     self.resolving = false;
                     self.fail(shared, DisconnectReason::ConnectFailed, e.to_string());
@@ -158,23 +168,29 @@ impl IoConn {
     }
 
     /// Tries the next address of this attempt; fails the attempt when none
-    /// is left (with the last error seen).
+    /// is left (with the last error seen, and the address it came from).
     fn connect_next(&mut self, registry: &Registry, shared: &Shared, mut last_error: Option<std::io::Error>) {
         self.drop_link(registry);
+        let mut failed_at = self.addr.take().filter(|_| last_error.is_some());
         while let Some(addr) = self.addrs.pop() {
             let token = self.token();
             let started = TcpLink::connect(addr).and_then(|mut l| l.register(registry, token).map(|()| l));
             match started {
                 Ok(l) => {
                     self.link = Some(l);
+                    self.addr = Some(addr);
                     self.connecting = true;
                     self.write_blocked = true;
                     return;
                 }
-                Err(e) => last_error = Some(e),
+                Err(e) => (last_error, failed_at) = (Some(e), Some(addr)),
             }
         }
-        let detail = last_error.map_or_else(|| "no address".to_owned(), |e| e.to_string());
+        let detail = match (last_error, failed_at) {
+            (Some(e), Some(a)) => format!("{a}: {e}"),
+            (Some(e), None) => e.to_string(),
+            (None, _) => "no address".to_owned(),
+        };
         self.fail(shared, DisconnectReason::ConnectFailed, detail);
     }
 
@@ -238,6 +254,7 @@ impl IoConn {
                 self.connecting = false;
                 self.write_blocked = false;
                 self.addrs.clear();
+                self.addr = None;
                 self.conn.lock().client.handle_link_up(shared.now());
             }
             Ok(false) => self.write_blocked = true,
