@@ -21,6 +21,8 @@ pub enum DriverError {
     InvalidOption(&'static str),
     /// The `will` option is invalid: why.
     InvalidWill(&'static str),
+    /// A `tls` option is invalid: the sentence names it ("tls.ca: ...").
+    InvalidTls(String),
     /// The core refused (invalid topic, full buffer, too large, ...).
     Client(ClientError),
     /// `ping` while not connected.
@@ -45,6 +47,7 @@ impl std::fmt::Display for DriverError {
             DriverError::InvalidPort => f.write_str("port must be an integer from 1 to 65535"),
             DriverError::InvalidOption(why) => f.write_str(why),
             DriverError::InvalidWill(why) => write!(f, "will: {why}"),
+            DriverError::InvalidTls(why) => f.write_str(why),
             DriverError::Client(ClientError::TooLarge { size, limit }) => {
                 write!(f, "packet of {size} bytes is larger than the maximum packet size ({limit} bytes)")
             }

@@ -14,7 +14,7 @@ use mqtt_core::{DisconnectReason, LinkAction, State};
 use crate::conn::{Conn, ConnInner};
 use crate::events::Event;
 use crate::host::Host;
-use crate::link::{Link, TcpLink};
+use crate::link::{AnyLink, Link, TlsError};
 use crate::{Profile, Shared};
 
 /// Does the client want a link in this state (one opening, up or closing)?
@@ -29,8 +29,8 @@ pub(crate) struct IoConn {
     pub conn: Arc<Conn>,
     host: Host,
     port: u16,
-    link: Option<TcpLink>,
-    /// TCP connect (or, later, a TLS handshake) under way.
+    link: Option<AnyLink>,
+    /// TCP connect (and the TLS handshake, if any) under way.
     connecting: bool,
     /// Readiness seen and not yet used up (edge-triggered poll).
     readable: bool,
@@ -163,7 +163,8 @@ impl IoConn {
         self.drop_link(registry);
         while let Some(addr) = self.addrs.pop() {
             let token = self.token();
-            let started = TcpLink::connect(addr).and_then(|mut l| l.register(registry, token).map(|()| l));
+            let started =
+                self.conn.transport.connect(addr, &self.host).and_then(|mut l| l.register(registry, token).map(|()| l));
             match started {
                 Ok(l) => {
                     self.link = Some(l);
@@ -174,14 +175,19 @@ impl IoConn {
                 Err(e) => last_error = Some(e),
             }
         }
-        let detail = last_error.map_or_else(|| "no address".to_owned(), |e| e.to_string());
-        self.fail(shared, DisconnectReason::ConnectFailed, detail);
+        match last_error {
+            Some(e) => self.fail_io(shared, DisconnectReason::ConnectFailed, &e),
+            None => self.fail(shared, DisconnectReason::ConnectFailed, "no address".to_owned()),
+        }
     }
 
     fn drop_link(&mut self, registry: &Registry) {
         self.flush_staged();
         self.write_parting();
         if let Some(mut l) = self.link.take() {
+            if !self.connecting {
+                l.close();
+            }
             l.deregister(registry);
         }
         self.connecting = false;
@@ -208,14 +214,26 @@ impl IoConn {
                 _ => break,
             }
         }
+        // What the link itself still holds (TLS records).
+        let _ = l.flush();
     }
 
     /// The link failed under the client (not through its own decision).
     /// What was read and not yet handed over still goes to the client:
     /// whole PUBLISHes received before a reset are delivered, not dropped.
     fn fail(&self, shared: &Shared, reason: DisconnectReason, detail: String) {
+        self.fail_as(shared, reason, detail, false);
+    }
+
+    /// `fail` with an I/O error, which may be TLS's own refusal.
+    fn fail_io(&self, shared: &Shared, reason: DisconnectReason, e: &std::io::Error) {
+        self.fail_as(shared, reason, e.to_string(), TlsError::of(e).is_some());
+    }
+
+    fn fail_as(&self, shared: &Shared, reason: DisconnectReason, detail: String, tls: bool) {
         let mut c = self.conn.lock();
         c.last_io_error = Some(detail);
+        c.tls_failed = tls;
         c.client.handle_link_down(shared.now(), reason);
         let mut rest = &self.scratch[self.scratch_start..self.scratch_end];
         loop {
@@ -323,7 +341,7 @@ impl IoConn {
             self.finished = true;
             let cause = DisconnectReason::Requested;
             let abandoned = self.conn.lock().client.abandoned();
-            let event = Event::Disconnected { reason: cause.reason(), cause, last: true, abandoned };
+            let event = Event::Disconnected { reason: cause.reason(), cause, tls: false, last: true, abandoned };
             self.conn.sink.event(self.conn.handle, event);
         }
     }
@@ -389,18 +407,23 @@ impl IoConn {
     fn write(&mut self, shared: &Shared) -> bool {
         let mut progress = false;
         while !self.write_blocked && self.link.is_some() {
-            if self.staged_start == self.staged_end && !self.stage(shared) {
-                break;
-            }
-            progress = true;
+            let staged = self.staged_start < self.staged_end || self.stage(shared);
             let Some(l) = &mut self.link else { break };
-            match l.write(&self.staged[self.staged_start..self.staged_end]) {
+            let written = if staged {
+                progress = true;
+                l.write(&self.staged[self.staged_start..self.staged_end])
+            } else {
+                // Nothing new: what the link itself still holds (TLS
+                // records the socket did not take) goes out now.
+                l.flush().map(|()| 0)
+            };
+            match written {
                 Ok(0) => break,
                 Ok(n) => self.staged_start += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => self.write_blocked = true,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.fail(shared, DisconnectReason::NetworkError, e.to_string());
+                    self.fail_io(shared, DisconnectReason::NetworkError, &e);
                     return true;
                 }
             }
@@ -482,7 +505,7 @@ impl IoConn {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => self.readable = false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.fail(shared, DisconnectReason::NetworkError, e.to_string());
+                    self.fail_io(shared, DisconnectReason::NetworkError, &e);
                     return true;
                 }
             }
