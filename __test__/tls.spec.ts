@@ -7,9 +7,11 @@
 
 import anyTest, { type ExecutionContext } from 'ava';
 import net from 'node:net';
+import path from 'node:path';
 import mqttjs from 'mqtt';
 import mqtt, { type MqttDisconnected, type MqttOpenOptions } from 'mqtt-rs-client';
-import { openRecorded, Recorder, track, uid } from './helpers/client';
+import { connectAndSubscribe, openRecorded, Recorder, track, uid } from './helpers/client';
+import { ROOT, run } from './helpers/run';
 import { makeCerts, startTlsMosquitto, type Certs, type TlsMosquitto } from './helpers/tls';
 import { waitFor } from './helpers/wait';
 
@@ -262,4 +264,38 @@ test('tls: false is plain MQTT', async (t) => {
   const rec = openRecorded(t, '127.0.0.1', env.ports.plain, uid('tls-false'), { options: { tls: false } });
   await rec.next('connected');
   t.pass();
+});
+
+// ---- the command line: mqtts:// and mosquitto_pub's TLS flags ------------
+
+const CLI = path.join(ROOT, 'dist', 'cli', 'mqtt-rs.js');
+const cli = (args: string[]) => run(process.execPath, [CLI, ...args]).exit;
+
+test('mqtt-rs pub -L mqtts://... --cafile: published over TLS; --cert/--key for mutual TLS; --insecure', async (t) => {
+  if (!env || !certs) return t.pass(SKIP);
+  const topic = uid('tls-cli');
+  const rec = await connectAndSubscribe(t, env.ports.plain, uid('tls-cli-sub'), [[`${topic}/#`, 1]]);
+  const f = certs.files;
+
+  let r = await cli(['pub', '-L', `mqtts://127.0.0.1:${env.ports.tls}/${topic}/a`, '--cafile', f.ca, '-q', '1', '-m', 'A']);
+  t.is(r.code, 0, r.stderr);
+  r = await cli([
+    'pub', '-h', '127.0.0.1', '-p', String(env.ports.mtls), '-t', `${topic}/b`, '--cafile', f.ca,
+    '--cert', f.clientCert, '--key', f.clientKey, '-q', '1', '-m', 'B',
+  ]);
+  t.is(r.code, 0, r.stderr);
+  r = await cli(['pub', '-L', `mqtts://127.0.0.1:${env.ports.expired}/${topic}/c`, '--insecure', '-q', '1', '-m', 'C']);
+  t.is(r.code, 0, r.stderr);
+  await rec.count('message', 3);
+  t.deepEqual(rec.seen.message.map((m) => `${m.topic.slice(topic.length)} ${m.payload}`), ['/a A', '/b B', '/c C']);
+});
+
+test('mqtt-rs pub over TLS: the refusal is on stderr, exit code 2; --cert without --key is a usage error', async (t) => {
+  if (!env || !certs) return t.pass(SKIP);
+  let r = await cli(['pub', '-L', `mqtts://127.0.0.1:${env.ports.tls}/x`, '-m', 'x']);
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /TLS: certificate not trusted \(unknown CA\)/);
+  r = await cli(['pub', '-L', `mqtts://127.0.0.1:${env.ports.tls}/x`, '--cert', certs.files.clientCert, '-m', 'x']);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /--cert and --key go together/);
 });
