@@ -70,6 +70,13 @@ test('tls: the CA as a Buffer and the host name localhost (checked against the D
   t.pass();
 });
 
+test('tls.ca as an array of PEM texts: any of them may be the issuer', async (t) => {
+  if (!env || !certs) return t.pass(SKIP);
+  const rec = openRecorded(t, '127.0.0.1', env.ports.tls, uid('tls-ca-array'), { options: { tls: { ca: [certs.otherCa, Buffer.from(certs.ca)] } } });
+  await rec.next('connected');
+  t.pass();
+});
+
 test('mutual TLS: a client certificate and key (PEM) are accepted by a listener that requires one', async (t) => {
   if (!env || !certs) return t.pass(SKIP);
   const options = { tls: { ca: certs.ca, cert: certs.clientCert, key: Buffer.from(certs.clientKey) } };
@@ -253,6 +260,7 @@ test('tls option types: TypeError naming the field', (t) => {
   t.throws(open('yes'), { instanceOf: TypeError, message: /^options\.tls must be/ });
   t.throws(open(1), { instanceOf: TypeError, message: /^options\.tls must be/ });
   t.throws(open({ ca: 42 }), { instanceOf: TypeError, message: /^options\.tls\.ca must be/ });
+  t.throws(open({ ca: ['pem', 42] }), { instanceOf: TypeError, message: /^options\.tls\.ca\[1\] must be/ });
   t.throws(open({ cert: {} }), { instanceOf: TypeError, message: /^options\.tls\.cert must be/ });
   t.throws(open({ key: [1] }), { instanceOf: TypeError, message: /^options\.tls\.key must be/ });
   t.throws(open({ servername: 5 }), { instanceOf: TypeError, message: /^options\.tls\.servername must be/ });
