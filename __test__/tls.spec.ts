@@ -215,6 +215,51 @@ test('QoS 1 flood over TLS under backpressure: every message arrives whole and i
   t.true(refused > 0, 'the flood met backpressure');
 });
 
+test('a slow handler over TLS: reading pauses and resumes (flow control); every message arrives once, in order', async (t) => {
+  if (!env || !certs) return t.pass(SKIP);
+  const topic = uid('tls-slow');
+  // The first message's handler holds the JavaScript thread for 1.5 s, while
+  // a publisher in another process floods 30 MB at QoS 1: the undelivered
+  // events reach their bound (8 MiB), reading from the TLS socket pauses
+  // (TCP pushes back on mosquitto), and resumes once JavaScript catches up.
+  const seqs: number[] = [];
+  const sub = openRecorded(t, '127.0.0.1', env.ports.tls, uid('tls-slow-sub'), {
+    options: { tls: { ca: certs.ca } },
+    hooks: {
+      message: (m) => {
+        if (seqs.length === 0) {
+          const until = performance.now() + 1500;
+          while (performance.now() < until);
+        }
+        seqs.push(m.bytes.readUInt32BE(0));
+      },
+    },
+  });
+  await sub.next('connected');
+  t.is(mqtt.subscribe(sub.conn, topic, 1), 0);
+  await sub.next('subscribed');
+
+  const N = 30_000;
+  const script = `
+    const c = require('mqtt').connect({ host: '127.0.0.1', port: ${env.ports.plain}, reconnectPeriod: 0 });
+    c.on('connect', async () => {
+      const body = Buffer.alloc(1024, 7);
+      for (let i = 0; i < ${N}; i++) {
+        const b = Buffer.from(body);
+        b.writeUInt32BE(i, 0);
+        await c.publishAsync(${JSON.stringify(topic)}, b, { qos: 1 }).catch(() => process.exit(3));
+      }
+      c.end(() => process.exit(0));
+    });
+    c.on('error', () => process.exit(2));`;
+  const publisher = await run(process.execPath, ['-e', script], { timeoutMs: 120_000 }).exit;
+  t.is(publisher.code, 0, publisher.stderr);
+  await waitFor(`${N} messages`, () => seqs.length >= N, { timeoutMs: 120_000, detail: () => `have ${seqs.length}` });
+  t.is(seqs.length, N);
+  const wrong = seqs.findIndex((v, i) => v !== i);
+  t.is(wrong, -1, `message ${wrong} has sequence ${seqs[wrong]}`);
+});
+
 test('a broker restart: auto-reconnect over TLS, and messages flow again', async (t) => {
   if (!env || !certs) return t.pass(SKIP);
   const rec = openRecorded(t, '127.0.0.1', env.ports.tls, uid('tls-restart'), { options: { tls: { ca: certs.ca } } });
