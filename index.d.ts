@@ -70,11 +70,14 @@ export interface MqttConnected {
  * `disconnected`: the link is gone (once per loss of the link, explicit or
  * not); `cause` says why in a word to compare against, `reason` in a
  * sentence (with the OS error or the CONNACK code where there is one).
+ * `cause: 'tls'`: TLS refused the link, `reason` saying why ("TLS:
+ * certificate not trusted (unknown CA)", "TLS: certificate is for another
+ * host name (not ...)", "TLS: certificate expired", ...).
  */
 export interface MqttDisconnected {
   conn: number
   reason: string
-  cause: 'requested' | 'connect-failed' | 'connect-timeout' | 'refused' | 'keep-alive' | 'closed-by-peer' | 'network' | 'protocol'
+  cause: 'requested' | 'connect-failed' | 'connect-timeout' | 'refused' | 'keep-alive' | 'closed-by-peer' | 'network' | 'protocol' | 'tls'
   /**
    * On the final event after `disconnect`: how many QoS 1/2 messages it
    * gave up on (not acknowledged within the grace period). 0 otherwise.
@@ -171,6 +174,11 @@ export interface MqttOpenOptions {
    * `connected` says which broker answered.
    */
   brokers?: Array<MqttBroker>
+  /**
+   * TLS over the link; `{}` trusts the system's roots and checks the
+   * host name.
+   */
+  tls?: MqttTlsOptions
 }
 
 /**
@@ -207,6 +215,29 @@ export interface MqttSubscribed {
   qos: number
   ok: boolean
   packetId: number
+}
+
+/**
+ * `tls` of `MqttOpenOptions`: TLS (rustls) over the TCP link. PEM
+ * contents, not file names.
+ */
+export interface MqttTlsOptions {
+  /**
+   * The CAs to trust (PEM, one or more certificates) instead of the
+   * system's roots.
+   */
+  ca?: Buffer
+  /** A client certificate chain (PEM) for mutual TLS, with `key`. */
+  cert?: Buffer
+  /** The private key of `cert` (PEM: PKCS#8, PKCS#1 or SEC1). */
+  key?: Buffer
+  /** The name the server's certificate must carry (default: the host). */
+  servername?: string
+  /**
+   * false turns certificate checks off: anyone on the path can read and
+   * change the traffic. For tests only. Default true.
+   */
+  rejectUnauthorized?: boolean
 }
 
 /** `unsubscribed`: the UNSUBACK for an `unsubscribe`. */

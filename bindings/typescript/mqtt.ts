@@ -27,8 +27,8 @@ import { types } from 'node:util';
 import native = require('../../index.js');
 import type {
   MqttBroker as NativeBroker, MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage,
-  MqttOpenOptions as NativeOpenOptions, MqttOversized, MqttPublished, MqttSubscribed, MqttUnsubscribed,
-  MqttWill as NativeWill,
+  MqttOpenOptions as NativeOpenOptions, MqttOversized, MqttPublished, MqttSubscribed, MqttTlsOptions as NativeTls,
+  MqttUnsubscribed, MqttWill as NativeWill,
 } from '../../index.js';
 
 export type {
@@ -42,9 +42,28 @@ export interface MqttWill extends Omit<NativeWill, 'payload'> {
   payload?: string | Uint8Array;
 }
 
+/** PEM contents: a string or its bytes (not a file name: read the file first). */
+export type MqttPem = string | Uint8Array;
+
+/**
+ * TLS options (rustls; no OpenSSL). `ca`: the CAs to trust instead of the
+ * system's roots (one PEM with one or more certificates, or an array of
+ * them); `cert` + `key`: a client certificate for mutual TLS;
+ * `servername`: the name the server's certificate must carry (default the
+ * host); `rejectUnauthorized: false` turns every certificate check off
+ * (anyone on the path can then read and change the traffic: tests only).
+ */
+export interface MqttTlsOptions extends Omit<NativeTls, 'ca' | 'cert' | 'key'> {
+  ca?: MqttPem | MqttPem[];
+  cert?: MqttPem | MqttPem[];
+  key?: MqttPem;
+}
+
 /** Options of open()/openAuth(). */
-export interface MqttOpenOptions extends Omit<NativeOpenOptions, 'will'> {
+export interface MqttOpenOptions extends Omit<NativeOpenOptions, 'will' | 'tls'> {
   will?: MqttWill;
+  /** true: TLS with the system's roots, checking the host name; an object: see MqttTlsOptions; false: plain TCP. */
+  tls?: boolean | MqttTlsOptions;
 }
 
 /** The event objects, by event name. */
@@ -90,7 +109,7 @@ const EVENT_KINDS: Record<string, number> = {
 };
 // `cause` of a `disconnected` event, by the byte in the record (batch.rs cause_code).
 const CAUSES: MqttDisconnected['cause'][] = [
-  'requested', 'connect-failed', 'connect-timeout', 'refused', 'keep-alive', 'closed-by-peer', 'network', 'protocol',
+  'requested', 'connect-failed', 'connect-timeout', 'refused', 'keep-alive', 'closed-by-peer', 'network', 'protocol', 'tls',
 ];
 const EVENT_NAMES = Object.keys(EVENT_KINDS).map((n) => `"${n}"`).join(', ');
 
@@ -453,6 +472,41 @@ function checkBrokers(brokers: unknown): NativeBroker[] {
   return out;
 }
 
+/** PEM contents as bytes; `name` names the option in the TypeError. */
+function pem(name: string, v: unknown, many: boolean): Buffer {
+  if (typeof v === 'string') return Buffer.from(v, 'utf8');
+  if (isBytes(v)) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  if (many && Array.isArray(v) && !types.isProxy(v)) {
+    // Several PEM texts are one PEM text: joined by newlines.
+    return Buffer.concat(v.flatMap((p, i) => [pem(`${name}[${i}]`, p, false), Buffer.from('\n')]));
+  }
+  throw typeError(name, `a string or a Uint8Array of PEM${many ? ' (or an array of them)' : ''}`, v);
+}
+
+/** Type checks of `options.tls`; its values (PEM, names) are checked by the addon. */
+function checkTls(tls: unknown): NativeTls | undefined {
+  if (tls === false) return undefined;
+  if (tls === true) return {};
+  const bad = () => typeError('options.tls', 'a boolean or an object { ca?, cert?, key?, servername?, rejectUnauthorized? }', tls);
+  if (!isPlainObject(tls)) throw bad();
+  const out: NativeTls = {};
+  for (const [name, many] of [['ca', true], ['cert', true], ['key', false]] as const) {
+    const v = read(tls, name, bad);
+    if (v !== undefined) out[name] = pem(`options.tls.${name}`, v, many);
+  }
+  const servername = read(tls, 'servername', bad);
+  if (servername !== undefined) {
+    if (typeof servername !== 'string') throw typeError('options.tls.servername', 'a string', servername);
+    out.servername = servername;
+  }
+  const reject = read(tls, 'rejectUnauthorized', bad);
+  if (reject !== undefined) {
+    if (typeof reject !== 'boolean') throw typeError('options.tls.rejectUnauthorized', 'a boolean', reject);
+    out.rejectUnauthorized = reject;
+  }
+  return out;
+}
+
 /** Why a broker's host may not go to the addon (a lone surrogate would be repaired there), or null. */
 function badBrokers(opts: NativeOpenOptions | undefined): string | null {
   for (const [i, b] of (opts?.brokers ?? []).entries()) {
@@ -512,6 +566,8 @@ function checkOptions(options: unknown): NativeOpenOptions | undefined {
   if (will !== undefined) out.will = checkWill(will);
   const brokers = read(o, 'brokers', bad);
   if (brokers !== undefined) out.brokers = checkBrokers(brokers);
+  const tls = read(o, 'tls', bad);
+  if (tls !== undefined) out.tls = checkTls(tls);
   return out;
 }
 

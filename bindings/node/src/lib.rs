@@ -29,7 +29,7 @@ use std::ptr;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use batch::NodeSink;
-use mqtt_driver::{ConnState, Driver, DriverError, EventSink, OpenOptions, Profile, QoS, WillOptions};
+use mqtt_driver::{ConnState, Driver, DriverError, EventSink, OpenOptions, Profile, QoS, TlsOptions, WillOptions};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, JsString, JsValue};
@@ -253,12 +253,15 @@ pub struct MqttConnected {
 /// `disconnected`: the link is gone (once per loss of the link, explicit or
 /// not); `cause` says why in a word to compare against, `reason` in a
 /// sentence (with the OS error or the CONNACK code where there is one).
+/// `cause: 'tls'`: TLS refused the link, `reason` saying why ("TLS:
+/// certificate not trusted (unknown CA)", "TLS: certificate is for another
+/// host name (not ...)", "TLS: certificate expired", ...).
 #[napi(object)]
 pub struct MqttDisconnected {
     pub conn: i32,
     pub reason: String,
     #[napi(
-        ts_type = "'requested' | 'connect-failed' | 'connect-timeout' | 'refused' | 'keep-alive' | 'closed-by-peer' | 'network' | 'protocol'"
+        ts_type = "'requested' | 'connect-failed' | 'connect-timeout' | 'refused' | 'keep-alive' | 'closed-by-peer' | 'network' | 'protocol' | 'tls'"
     )]
     pub cause: String,
     /// On the final event after `disconnect`: how many QoS 1/2 messages it
@@ -356,6 +359,24 @@ pub struct MqttBroker {
     pub port: f64,
 }
 
+/// `tls` of `MqttOpenOptions`: TLS (rustls) over the TCP link. PEM
+/// contents, not file names.
+#[napi(object)]
+pub struct MqttTlsOptions {
+    /// The CAs to trust (PEM, one or more certificates) instead of the
+    /// system's roots.
+    pub ca: Option<Buffer>,
+    /// A client certificate chain (PEM) for mutual TLS, with `key`.
+    pub cert: Option<Buffer>,
+    /// The private key of `cert` (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<Buffer>,
+    /// The name the server's certificate must carry (default: the host).
+    pub servername: Option<String>,
+    /// false turns certificate checks off: anyone on the path can read and
+    /// change the traffic. For tests only. Default true.
+    pub reject_unauthorized: Option<bool>,
+}
+
 /// Options of `open`/`openAuth` beyond the reference API.
 #[napi(object)]
 pub struct MqttOpenOptions {
@@ -379,6 +400,9 @@ pub struct MqttOpenOptions {
     /// to the next; the reconnect delays apply once per round over them.
     /// `connected` says which broker answered.
     pub brokers: Option<Vec<MqttBroker>>,
+    /// TLS over the link; `{}` trusts the system's roots and checks the
+    /// host name.
+    pub tls: Option<MqttTlsOptions>,
 }
 
 /// The limits of this build.
@@ -527,6 +551,13 @@ fn open_options(
             let port = whole(&format!("options.brokers[{i}].port"), b.port, 1..=65_535, "")?;
             opts.brokers.push(mqtt_driver::Broker { host: b.host, port });
         }
+        opts.tls = o.tls.map(|t| TlsOptions {
+            ca: t.ca.map(|b| b.to_vec()),
+            cert: t.cert.map(|b| b.to_vec()),
+            key: t.key.map(|b| b.to_vec()),
+            server_name: t.servername,
+            reject_unauthorized: t.reject_unauthorized,
+        });
     }
     Ok(opts)
 }

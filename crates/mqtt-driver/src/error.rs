@@ -28,6 +28,8 @@ pub enum DriverError {
     InvalidWill(&'static str),
     /// A `subscribe` or `unsubscribe` filter is invalid: why.
     InvalidFilter(&'static str),
+    /// A `tls` option is invalid: the sentence names it ("tls.ca: ...").
+    InvalidTls(String),
     /// The core refused (invalid topic, full buffer, too large, ...).
     Client(ClientError),
     /// `ping` while not connected.
@@ -54,6 +56,7 @@ impl std::fmt::Display for DriverError {
             DriverError::InvalidOption(why) => f.write_str(why),
             DriverError::InvalidWill(why) => write!(f, "will: {why}"),
             DriverError::InvalidFilter(why) => write!(f, "filter: {why}"),
+            DriverError::InvalidTls(why) => f.write_str(why),
             DriverError::Client(ClientError::TooLarge { size, limit }) => {
                 write!(f, "packet of {size} bytes is larger than the maximum packet size ({limit} bytes)")
             }

@@ -6,7 +6,7 @@
 //!  application threads                 I/O thread (one per process)
 //!  ──────────────────                  ─────────────────────────────
 //!  Driver::publish ──lock──► Conn ◄──lock per socket call── service.rs
-//!   (encodes into the       (core Client,                    │  link.rs (Link: TCP now, TLS later)
+//!   (encodes into the       (core Client,                    │  link.rs (Link: TCP, TLS in tls.rs)
 //!    outbound buffer)        filters)                        │  dns.rs  (one resolver thread)
 //!                                │ events                    │
 //!                                ▼                           │
@@ -29,6 +29,8 @@ mod io_thread;
 pub mod link;
 mod service;
 mod table;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -129,6 +131,27 @@ pub struct OpenOptions {
     /// the next, and the reconnect delay comes once per round over them.
     /// At most [`MAX_BROKERS`].
     pub brokers: Vec<Broker>,
+    /// TLS over the TCP link (needs the feature `tls`; without it, `open`
+    /// refuses a connection that asks for TLS).
+    pub tls: Option<TlsOptions>,
+}
+
+/// The `tls` of `OpenOptions`. PEM texts are contents, not file names.
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// The CAs to trust, instead of the system's roots (one or more
+    /// certificates).
+    pub ca: Option<Vec<u8>>,
+    /// A client certificate chain for mutual TLS (leaf first), with `key`.
+    pub cert: Option<Vec<u8>>,
+    /// The private key of `cert` (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<Vec<u8>>,
+    /// The name the server's certificate must carry; the host by default.
+    pub server_name: Option<String>,
+    /// `Some(false)` turns certificate checks off: any certificate of any
+    /// name is taken, so anyone on the path can read and change the
+    /// traffic. For tests only. Default true.
+    pub reject_unauthorized: Option<bool>,
 }
 
 /// One broker address of `OpenOptions::brokers`.
@@ -294,6 +317,9 @@ impl Driver {
             return Err(DriverError::InvalidPort);
         }
         let brokers = check_brokers(&opts.brokers)?;
+        // Each broker's own host name is what its certificate is checked
+        // against (unless `servername` pins one).
+        let transport = link::Transport::new(opts.tls.as_ref(), &first)?;
         // Named here: the core's encoder would only say "a field is too long".
         let too_long = |s: Option<&[u8]>| s.is_some_and(|s| s.len() > usize::from(u16::MAX));
         if too_long(Some(client_id.as_bytes())) {
@@ -361,7 +387,7 @@ impl Driver {
             named.extend(opts.brokers.iter().cloned());
             let mut parsed = vec![(first, port)];
             parsed.extend(brokers);
-            t.insert(Arc::new(Conn::new(handle, client, sink, named)), parsed);
+            t.insert(Arc::new(Conn::new(handle, client, sink, named, transport)), parsed);
             self.shared.opened.store(true, Ordering::Release);
             handle
         };

@@ -14,7 +14,7 @@ use mqtt_core::{DisconnectReason, LinkAction, State};
 use crate::conn::{Conn, ConnInner};
 use crate::events::Event;
 use crate::host::Host;
-use crate::link::{Link, TcpLink};
+use crate::link::{AnyLink, Link, TlsError};
 use crate::{Profile, Shared};
 
 /// Does the client want a link in this state (one opening, up or closing)?
@@ -32,8 +32,8 @@ pub(crate) struct IoConn {
     brokers: Vec<(Host, u16)>,
     /// The broker of the current attempt (an index into `brokers`).
     broker: usize,
-    link: Option<TcpLink>,
-    /// TCP connect (or, later, a TLS handshake) under way.
+    link: Option<AnyLink>,
+    /// TCP connect (and the TLS handshake, if any) under way.
     connecting: bool,
     /// Readiness seen and not yet used up (edge-triggered poll).
     readable: bool,
@@ -174,7 +174,9 @@ impl IoConn {
         let mut failed_at = self.addr.take().filter(|_| last_error.is_some());
         while let Some(addr) = self.addrs.pop() {
             let token = self.token();
-            let started = TcpLink::connect(addr).and_then(|mut l| l.register(registry, token).map(|()| l));
+            let host = &self.brokers[self.broker].0;
+            let started =
+                self.conn.transport.connect(addr, host).and_then(|mut l| l.register(registry, token).map(|()| l));
             match started {
                 Ok(l) => {
                     self.link = Some(l);
@@ -186,18 +188,22 @@ impl IoConn {
                 Err(e) => (last_error, failed_at) = (Some(e), Some(addr)),
             }
         }
-        let detail = match (last_error, failed_at) {
-            (Some(e), Some(a)) => format!("{a}: {e}"),
-            (Some(e), None) => e.to_string(),
-            (None, _) => "no address".to_owned(),
-        };
-        self.fail(shared, DisconnectReason::ConnectFailed, detail);
+        match (last_error, failed_at) {
+            // A TLS refusal's text is the whole reason ("TLS: certificate expired").
+            (Some(e), _) if TlsError::of(&e).is_some() => self.fail_io(shared, DisconnectReason::ConnectFailed, &e),
+            (Some(e), Some(a)) => self.fail(shared, DisconnectReason::ConnectFailed, format!("{a}: {e}")),
+            (Some(e), None) => self.fail_io(shared, DisconnectReason::ConnectFailed, &e),
+            (None, _) => self.fail(shared, DisconnectReason::ConnectFailed, "no address".to_owned()),
+        }
     }
 
     fn drop_link(&mut self, registry: &Registry) {
         self.flush_staged();
         self.write_parting();
         if let Some(mut l) = self.link.take() {
+            if !self.connecting {
+                l.close();
+            }
             l.deregister(registry);
         }
         self.connecting = false;
@@ -224,14 +230,26 @@ impl IoConn {
                 _ => break,
             }
         }
+        // What the link itself still holds (TLS records).
+        let _ = l.flush();
     }
 
     /// The link failed under the client (not through its own decision).
     /// What was read and not yet handed over still goes to the client:
     /// whole PUBLISHes received before a reset are delivered, not dropped.
     fn fail(&self, shared: &Shared, reason: DisconnectReason, detail: String) {
+        self.fail_as(shared, reason, detail, false);
+    }
+
+    /// `fail` with an I/O error, which may be TLS's own refusal.
+    fn fail_io(&self, shared: &Shared, reason: DisconnectReason, e: &std::io::Error) {
+        self.fail_as(shared, reason, e.to_string(), TlsError::of(e).is_some());
+    }
+
+    fn fail_as(&self, shared: &Shared, reason: DisconnectReason, detail: String, tls: bool) {
         let mut c = self.conn.lock();
         c.last_io_error = Some(detail);
+        c.tls_failed = tls;
         c.client.handle_link_down(shared.now(), reason);
         let mut rest = &self.scratch[self.scratch_start..self.scratch_end];
         loop {
@@ -340,7 +358,7 @@ impl IoConn {
             self.finished = true;
             let cause = DisconnectReason::Requested;
             let abandoned = self.conn.lock().client.abandoned();
-            let event = Event::Disconnected { reason: cause.reason(), cause, last: true, abandoned };
+            let event = Event::Disconnected { reason: cause.reason(), cause, tls: false, last: true, abandoned };
             self.conn.sink.event(self.conn.handle, event);
         }
     }
@@ -406,18 +424,23 @@ impl IoConn {
     fn write(&mut self, shared: &Shared) -> bool {
         let mut progress = false;
         while !self.write_blocked && self.link.is_some() {
-            if self.staged_start == self.staged_end && !self.stage(shared) {
-                break;
-            }
-            progress = true;
+            let staged = self.staged_start < self.staged_end || self.stage(shared);
             let Some(l) = &mut self.link else { break };
-            match l.write(&self.staged[self.staged_start..self.staged_end]) {
+            let written = if staged {
+                progress = true;
+                l.write(&self.staged[self.staged_start..self.staged_end])
+            } else {
+                // Nothing new: what the link itself still holds (TLS
+                // records the socket did not take) goes out now.
+                l.flush().map(|()| 0)
+            };
+            match written {
                 Ok(0) => break,
                 Ok(n) => self.staged_start += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => self.write_blocked = true,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.fail(shared, DisconnectReason::NetworkError, e.to_string());
+                    self.fail_io(shared, DisconnectReason::NetworkError, &e);
                     return true;
                 }
             }
@@ -499,7 +522,7 @@ impl IoConn {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => self.readable = false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.fail(shared, DisconnectReason::NetworkError, e.to_string());
+                    self.fail_io(shared, DisconnectReason::NetworkError, &e);
                     return true;
                 }
             }
