@@ -7,9 +7,8 @@
 // raw -> raw is the ceiling; ours -> raw adds only our publish side;
 // raw -> ours adds only our receive side.
 
-import * as net from 'node:net';
 import mqtt from 'mqtt-rs-client';
-import { median, percentile } from './lib';
+import { median, percentile, rawMqttSocket as rawSocket } from './lib';
 import { startMosquitto } from '../__test__/helpers/mosquitto';
 
 const RUNS = Number(process.env.SPLIT_RUNS ?? 5);
@@ -24,16 +23,6 @@ interface Publisher {
 interface Subscriber {
   next(): Promise<void>;
   close(): void;
-}
-
-async function rawSocket(port: number, id: string): Promise<net.Socket> {
-  const sock = net.connect(port, '127.0.0.1');
-  sock.setNoDelay(true);
-  await new Promise((r) => sock.once('connect', r));
-  const body = Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 60, 0, id.length]), Buffer.from(id)]);
-  sock.write(Buffer.concat([Buffer.from([0x10, body.length]), body]));
-  await new Promise((r) => sock.once('data', r)); // CONNACK
-  return sock;
 }
 
 const packet = (topic: string) =>

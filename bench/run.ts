@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startPeer, median, percentile, ours, mqttJs, BenchClient, PAYLOAD } from './lib';
+import { startPeer, median, percentile, ours, mqttJs, rawMqttSocket, BenchClient, PAYLOAD } from './lib';
 import { chart } from './chart';
 import { startMosquitto } from '../__test__/helpers/mosquitto';
 import { makeCerts, startTlsMosquitto } from '../__test__/helpers/tls';
@@ -140,15 +140,7 @@ async function clientPinger(make: Factory, port: number): Promise<Pinger> {
 /** The ceiling: pre-encoded packets on two raw sockets of this runtime, Nagle off. */
 async function rawPinger(port: number): Promise<Pinger> {
   const topic = `bench/lat/raw${Math.random().toString(36).slice(2)}`;
-  const open = async (id: string) => {
-    const sock = net.connect(port, '127.0.0.1');
-    sock.setNoDelay(true);
-    await new Promise((r) => sock.once('connect', r));
-    const body = Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 60, 0, id.length]), Buffer.from(id)]);
-    sock.write(Buffer.concat([Buffer.from([0x10, body.length]), body]));
-    await new Promise((r) => sock.once('data', r)); // CONNACK
-    return sock;
-  };
+  const open = (id: string) => rawMqttSocket(port, id);
   const sub = await open(`rs${Math.random().toString(36).slice(2, 10)}`);
   const pub = await open(`rp${Math.random().toString(36).slice(2, 10)}`);
   const filter = Buffer.concat([Buffer.from([0, 1, 0, topic.length]), Buffer.from(topic), Buffer.from([0])]);
