@@ -227,6 +227,27 @@ const DISPATCH_BUDGET_MS = 4;
 let current: Buffer | null = null;
 let currentAt = 0;
 let pullScheduled = false;
+// Holds on delivery (pauseEvents): while any is held, pull() takes no batch
+// and dispatch() stops between records, so the addon's backlog fills and it
+// stops reading the sockets (inbound flow control). Per environment: every
+// connection of this thread waits alike.
+let held = 0;
+
+/**
+ * Holds event delivery for every connection of this thread (counted: each
+ * call needs its resumeEvents()). Undelivered events stay in the addon,
+ * which stops reading the sockets at its backlog bound, so nothing is lost
+ * and memory stays bounded. For consumers that queue events themselves
+ * (an async iterator): hold while the queue is over its bound.
+ */
+export function pauseEvents(): void {
+  held++;
+}
+
+/** Releases one hold of pauseEvents(); delivery goes on when none is left. */
+export function resumeEvents(): void {
+  if (held > 0 && --held === 0) schedulePull();
+}
 
 function schedulePull(): void {
   if (!pullScheduled) {
@@ -239,6 +260,7 @@ function pull(): void {
   pullScheduled = false;
   const deadline = performance.now() + DISPATCH_BUDGET_MS;
   for (;;) {
+    if (held > 0) return; // resumeEvents() schedules the next pull
     if (current === null || currentAt >= current.length) {
       current = native.takeEvents();
       currentAt = 0;
@@ -250,7 +272,7 @@ function pull(): void {
     }
     currentAt = dispatch(current, currentAt, deadline);
     if (current !== null && currentAt < current.length) {
-      schedulePull();
+      if (held === 0) schedulePull();
       return;
     }
   }
@@ -265,6 +287,7 @@ function dispatch(b: Buffer, at: number, deadline: number): number {
   let count = 0;
   while (at + 5 <= n) {
     if ((++count & 3) === 0 && performance.now() >= deadline) return at;
+    if (held > 0) return at;
     const kind = b[at];
     const conn = b[at + 1] | (b[at + 2] << 8) | (b[at + 3] << 16) | (b[at + 4] << 24);
     at += 5;
@@ -736,5 +759,7 @@ const mqtt = {
   liveConnections,
   limits,
   coreVersion,
+  pauseEvents,
+  resumeEvents,
 };
 export default mqtt;
