@@ -25,7 +25,12 @@ import { ROOT, run } from './helpers/run';
 const EXPECTED_MAIN = [
   'LICENSE',
   'README.md',
+  'compat/package.json',
   'dist/cli/mqtt-rs.js',
+  'dist/typescript/compat.d.ts',
+  'dist/typescript/compat.js',
+  'dist/typescript/message-stream.d.ts',
+  'dist/typescript/message-stream.js',
   'dist/typescript/mqtt.d.ts',
   'dist/typescript/mqtt.js',
   'index.d.ts',
