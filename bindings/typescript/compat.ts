@@ -639,7 +639,8 @@ export class MqttClient extends EventEmitter {
     if (typeof hwm !== 'number' || !Number.isInteger(hwm) || hwm < 1) {
       throw typeError('opts.highWaterMark', 'an integer >= 1', hwm);
     }
-    const s = new MessageStream<IMessage>(hwm, () => this.streams.delete(s)) as FilteredStream;
+    const hold = { pause: mqtt.pauseEvents, resume: mqtt.resumeEvents };
+    const s = new MessageStream<IMessage>(hwm, hold, () => this.streams.delete(s)) as FilteredStream;
     s.filter = filter;
     if (this.disconnected) s.end();
     else this.streams.add(s);

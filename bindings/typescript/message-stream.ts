@@ -4,8 +4,14 @@
 // own backlog bound is reached; when the consumer has taken the queue down
 // to half the mark, delivery resumes. Nothing is dropped, and what waits
 // in memory is at most the mark plus the addon's bounded backlog.
+// The hold functions are passed in (mqtt.ts's pauseEvents/resumeEvents),
+// so this module imports nothing and mqtt.ts can use it.
 
-import { pauseEvents, resumeEvents } from './mqtt.js';
+/** Holds and releases event delivery (counted). */
+export interface Hold {
+  pause(): void;
+  resume(): void;
+}
 
 export class MessageStream<T> implements AsyncIterableIterator<T> {
   private items: T[] = [];
@@ -15,7 +21,7 @@ export class MessageStream<T> implements AsyncIterableIterator<T> {
   private ended = false;
 
   /** `onClose` runs once, when the stream ends (by end(), return() or break). */
-  constructor(private readonly highWaterMark: number, private readonly onClose: () => void) {}
+  constructor(private readonly highWaterMark: number, private readonly hold: Hold, private readonly onClose: () => void) {}
 
   /** Items queued and not yet taken by the consumer. */
   get queued(): number {
@@ -32,7 +38,7 @@ export class MessageStream<T> implements AsyncIterableIterator<T> {
     this.items.push(item);
     if (!this.holding && this.queued >= this.highWaterMark) {
       this.holding = true;
-      pauseEvents();
+      this.hold.pause();
     }
   }
 
@@ -76,7 +82,7 @@ export class MessageStream<T> implements AsyncIterableIterator<T> {
   private release(): void {
     if (this.holding) {
       this.holding = false;
-      resumeEvents();
+      this.hold.resume();
     }
   }
 }

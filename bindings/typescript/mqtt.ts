@@ -25,6 +25,7 @@
 
 import { types } from 'node:util';
 import native = require('../../index.js');
+import { MessageStream, badFilter, topicMatches } from './message-stream.js';
 import type {
   MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage, MqttOpenOptions as NativeOpenOptions,
   MqttOversized, MqttPublished, MqttSubscribed, MqttUnsubscribed, MqttWill as NativeWill,
@@ -101,6 +102,8 @@ interface Conn {
   handlers: (AnyHandler | undefined)[];
   /** disconnect() was called: only the final `disconnected` is delivered */
   closing: boolean;
+  /** messages() iterators, ended with the handle */
+  streams?: Set<MessageStream<MqttMessage>>;
 }
 
 const conns = new Map<number, Conn>();
@@ -310,8 +313,11 @@ function dispatch(b: Buffer, at: number, deadline: number): number {
         at = start + u32(b, at + 6);
         if (c === undefined || (c.closing && !last)) continue;
         const dh = c.handlers[DISCONNECTED];
-        // The final event of a handle: then its handlers go.
-        if (last) conns.delete(conn);
+        // The final event of a handle: then its handlers go, and its iterators end.
+        if (last) {
+          conns.delete(conn);
+          c.streams?.forEach((s) => s.end());
+        }
         if (dh !== undefined) {
           call(dh, { conn, reason: b.toString('utf8', start, at), cause, abandoned } satisfies MqttDisconnected);
         }
@@ -627,6 +633,42 @@ export function on<E extends MqttEventName>(conn: number, event: E, handler: Mqt
   return 0;
 }
 
+/**
+ * The messages of `conn` whose topic matches `filter` (default '#'), as an
+ * async iterator: `for await (const m of mqtt.messages(conn, 't/#'))`. It
+ * becomes the handle's `message` handler (like on(conn, 'message', ...))
+ * and does not subscribe. When the loop falls behind by `highWaterMark`
+ * messages (default 1000), event delivery of this thread is held
+ * (pauseEvents) until it has caught up to half: the addon then stops
+ * reading the sockets, so nothing is dropped and memory stays bounded.
+ * Every connection of the thread waits meanwhile. Each message's `bytes`
+ * is a copy (not a view of the batch). Ends after the handle's final
+ * `disconnected`, or when the loop breaks.
+ */
+export function messages(conn: number, filter = '#', opts: { highWaterMark?: number } = {}): AsyncIterableIterator<MqttMessage> {
+  checkConn(conn);
+  checkString('filter', filter);
+  const bad = badFilter(filter);
+  if (bad !== null) throw new TypeError(`filter: ${bad}`);
+  if (!isPlainObject(opts)) throw typeError('opts', 'an object', opts);
+  const hwm = opts.highWaterMark ?? 1000;
+  if (typeof hwm !== 'number') throw typeError('opts.highWaterMark', 'a number', hwm);
+  if (!Number.isInteger(hwm) || hwm < 1) throw new RangeError(`opts.highWaterMark must be an integer >= 1, got ${hwm}`);
+  const c = conns.get(conn);
+  if (c === undefined || c.closing) throw new RangeError(`conn: unknown or closed connection handle ${conn}`);
+  const streams = (c.streams ??= new Set());
+  const handler = (m: MqttMessage): void => {
+    if (topicMatches(filter, m.topic)) stream.push({ ...m, bytes: Buffer.from(m.bytes) });
+  };
+  const stream = new MessageStream<MqttMessage>(hwm, { pause: pauseEvents, resume: resumeEvents }, () => {
+    streams.delete(stream);
+    if (c.handlers[MESSAGE] === handler) c.handlers[MESSAGE] = undefined;
+  });
+  streams.add(stream);
+  c.handlers[MESSAGE] = handler as AnyHandler;
+  return stream;
+}
+
 // ---- reconnect, status ---------------------------------------------------
 
 /** Reconnect after unexpected disconnects (off by default). */
@@ -761,5 +803,6 @@ const mqtt = {
   coreVersion,
   pauseEvents,
   resumeEvents,
+  messages,
 };
 export default mqtt;
