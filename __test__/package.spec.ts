@@ -29,6 +29,8 @@ const EXPECTED_MAIN = [
   'dist/cli/mqtt-rs.js',
   'dist/typescript/compat.d.ts',
   'dist/typescript/compat.js',
+  'dist/typescript/delivery-hold.d.ts',
+  'dist/typescript/delivery-hold.js',
   'dist/typescript/message-stream.d.ts',
   'dist/typescript/message-stream.js',
   'dist/typescript/mqtt.d.ts',

@@ -25,6 +25,7 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttConnected, type MqttDisconnected, type MqttMessage, type MqttOpenOptions } from './mqtt.js';
 import { MessageStream, badFilter, topicMatches } from './message-stream.js';
+import { deliveryHold } from './delivery-hold.js';
 
 export type QoS = 0 | 1 | 2;
 
@@ -639,8 +640,7 @@ export class MqttClient extends EventEmitter {
     if (typeof hwm !== 'number' || !Number.isInteger(hwm) || hwm < 1) {
       throw typeError('opts.highWaterMark', 'an integer >= 1', hwm);
     }
-    const hold = { pause: mqtt.pauseEvents, resume: mqtt.resumeEvents };
-    const s = new MessageStream<IMessage>(hwm, hold, () => this.streams.delete(s)) as FilteredStream;
+    const s = new MessageStream<IMessage>(hwm, deliveryHold, () => this.streams.delete(s)) as FilteredStream;
     s.filter = filter;
     if (this.disconnected) s.end();
     else this.streams.add(s);

@@ -1,11 +1,10 @@
 // A bounded async iterator over pushed items, with inbound flow control:
 // when the consumer falls behind by `highWaterMark` items, event delivery
-// is held (pauseEvents), so the addon stops reading the sockets once its
+// is held (delivery-hold.ts), so the addon stops reading the sockets once its
 // own backlog bound is reached; when the consumer has taken the queue down
 // to half the mark, delivery resumes. Nothing is dropped, and what waits
 // in memory is at most the mark plus the addon's bounded backlog.
-// The hold functions are passed in (mqtt.ts's pauseEvents/resumeEvents),
-// so this module imports nothing and mqtt.ts can use it.
+// The hold is passed in (delivery-hold.ts), so this module imports nothing.
 
 /** Holds and releases event delivery (counted). */
 export interface Hold {

@@ -26,6 +26,7 @@
 import { types } from 'node:util';
 import native = require('../../index.js');
 import { MessageStream, badFilter, topicMatches } from './message-stream.js';
+import { deliveryHold, hold, onRelease } from './delivery-hold.js';
 import type {
   MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage, MqttOpenOptions as NativeOpenOptions,
   MqttOversized, MqttPublished, MqttSubscribed, MqttUnsubscribed, MqttWill as NativeWill,
@@ -230,28 +231,6 @@ const DISPATCH_BUDGET_MS = 4;
 let current: Buffer | null = null;
 let currentAt = 0;
 let pullScheduled = false;
-// Holds on delivery (pauseEvents): while any is held, pull() takes no batch
-// and dispatch() stops between records, so the addon's backlog fills and it
-// stops reading the sockets (inbound flow control). Per environment: every
-// connection of this thread waits alike.
-let held = 0;
-
-/**
- * Holds event delivery for every connection of this thread (counted: each
- * call needs its resumeEvents()). Undelivered events stay in the addon,
- * which stops reading the sockets at its backlog bound, so nothing is lost
- * and memory stays bounded. For consumers that queue events themselves
- * (an async iterator): hold while the queue is over its bound.
- */
-export function pauseEvents(): void {
-  held++;
-}
-
-/** Releases one hold of pauseEvents(); delivery goes on when none is left. */
-export function resumeEvents(): void {
-  if (held > 0 && --held === 0) schedulePull();
-}
-
 function schedulePull(): void {
   if (!pullScheduled) {
     pullScheduled = true;
@@ -263,7 +242,7 @@ function pull(): void {
   pullScheduled = false;
   const deadline = performance.now() + DISPATCH_BUDGET_MS;
   for (;;) {
-    if (held > 0) return; // resumeEvents() schedules the next pull
+    if (hold.count > 0) return; // held (delivery-hold.ts): its release schedules the next pull
     if (current === null || currentAt >= current.length) {
       current = native.takeEvents();
       currentAt = 0;
@@ -275,7 +254,7 @@ function pull(): void {
     }
     currentAt = dispatch(current, currentAt, deadline);
     if (current !== null && currentAt < current.length) {
-      if (held === 0) schedulePull();
+      if (hold.count === 0) schedulePull();
       return;
     }
   }
@@ -290,7 +269,7 @@ function dispatch(b: Buffer, at: number, deadline: number): number {
   let count = 0;
   while (at + 5 <= n) {
     if ((++count & 3) === 0 && performance.now() >= deadline) return at;
-    if (held > 0) return at;
+    if (hold.count > 0) return at;
     const kind = b[at];
     const conn = b[at + 1] | (b[at + 2] << 8) | (b[at + 3] << 16) | (b[at + 4] << 24);
     at += 5;
@@ -390,6 +369,7 @@ function dispatch(b: Buffer, at: number, deadline: number): number {
 }
 
 native.init(schedulePull);
+onRelease(schedulePull);
 
 // ---- open / close --------------------------------------------------------
 
@@ -639,7 +619,7 @@ export function on<E extends MqttEventName>(conn: number, event: E, handler: Mqt
  * becomes the handle's `message` handler (like on(conn, 'message', ...))
  * and does not subscribe. When the loop falls behind by `highWaterMark`
  * messages (default 1000), event delivery of this thread is held
- * (pauseEvents) until it has caught up to half: the addon then stops
+ * until it has caught up to half: the addon then stops
  * reading the sockets, so nothing is dropped and memory stays bounded.
  * Every connection of the thread waits meanwhile. Each message's `bytes`
  * is a copy (not a view of the batch). Ends after the handle's final
@@ -660,7 +640,7 @@ export function messages(conn: number, filter = '#', opts: { highWaterMark?: num
   const handler = (m: MqttMessage): void => {
     if (topicMatches(filter, m.topic)) stream.push({ ...m, bytes: Buffer.from(m.bytes) });
   };
-  const stream = new MessageStream<MqttMessage>(hwm, { pause: pauseEvents, resume: resumeEvents }, () => {
+  const stream = new MessageStream<MqttMessage>(hwm, deliveryHold, () => {
     streams.delete(stream);
     if (c.handlers[MESSAGE] === handler) c.handlers[MESSAGE] = undefined;
   });
@@ -801,8 +781,6 @@ const mqtt = {
   liveConnections,
   limits,
   coreVersion,
-  pauseEvents,
-  resumeEvents,
   messages,
 };
 export default mqtt;
