@@ -240,3 +240,39 @@ test.serial('messages cross between MQTT.js and the compat client both ways', as
   await ours.endAsync();
   await theirs.endAsync();
 });
+
+test.serial('end() without force sends what waits for room first; end(true) fails it', async (t) => {
+  if (!broker) return t.pass('mosquitto not installed');
+  const COUNT = 5000;
+  const topic = `end/${process.pid}`;
+  const receiver = mqttjsConnect(`mqtt://127.0.0.1:${broker.port}`);
+  t.teardown(() => receiver.end(true));
+  await new Promise((resolve) => receiver.once('connect', resolve));
+  await receiver.subscribeAsync(topic, { qos: 1 });
+  let received = 0;
+  receiver.on('message', () => received++);
+
+  const client = await connectAsync(`mqtt://127.0.0.1:${broker.port}`);
+  const results: (Error | undefined)[] = [];
+  for (let i = 0; i < COUNT; i++) client.publish(topic, String(i), { qos: 1 }, (err) => results.push(err));
+  const events: string[] = [];
+  client.on('close', () => events.push('close'));
+  client.on('end', () => events.push('end'));
+  await client.endAsync();
+  events.push('ended');
+  t.deepEqual(events, ['close', 'end', 'ended']);
+  await waitFor('every message', () => received === COUNT, { timeoutMs: 30_000, detail: () => `received ${received}` });
+  t.is(results.filter((e) => e !== undefined).length, 0, String(results.find((e) => e !== undefined)));
+  t.is(results.length, COUNT);
+  t.false(client.connected);
+  // After end: refused with MQTT.js's message.
+  await t.throwsAsync(client.publishAsync(topic, 'late'), { message: 'client disconnecting' });
+
+  const forced = await connectAsync(`mqtt://127.0.0.1:${broker.port}`, { queueLimitBytes: 1 << 30 });
+  const outcomes: string[] = [];
+  for (let i = 0; i < COUNT; i++) forced.publish(topic, String(i), { qos: 1 }, (err) => outcomes.push(err ? err.message : 'ok'));
+  await forced.endAsync(true);
+  await waitFor('every callback', () => outcomes.length === COUNT, { detail: () => `${outcomes.length} callbacks` });
+  // The first ones were in the handle; what still waited for room is failed, not sent.
+  t.true(outcomes.some((o) => /Connection closed/.test(o)), outcomes.slice(-1)[0]);
+});

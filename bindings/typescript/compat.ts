@@ -271,6 +271,8 @@ export class MqttClient extends EventEmitter {
   private readonly subscriptions = new Map<string, QoS>();
   private readonly streams = new Set<MessageStream<IMessage>>();
   private endCallbacks: CloseCallback[] = [];
+  /** mqtt.disconnect() has been called for end(): its final event finishes. */
+  private closing = false;
 
   constructor(url: string | undefined, options: IClientOptions) {
     super();
@@ -361,8 +363,14 @@ export class MqttClient extends EventEmitter {
   private onDisconnected(e: MqttDisconnected): void {
     const wasConnected = this.connected;
     this.connected = false;
-    if (this.disconnecting) {
+    if (this.closing) {
       this.finish(wasConnected);
+      return;
+    }
+    if (this.disconnecting) {
+      // end() was waiting for acknowledgements: without a link, stop waiting.
+      this.emit('close');
+      this.maybeClose();
       return;
     }
     // Requests not yet answered are not answered on a new link (MQTT.js fails them too).
@@ -407,6 +415,7 @@ export class MqttClient extends EventEmitter {
     if (p === undefined) return;
     this.unacked.delete(packetId);
     p.cb?.(undefined, p.packet);
+    this.maybeClose();
   }
 
   private onSubscribed(topic: string, qos: number, ok: boolean): void {
@@ -509,7 +518,7 @@ export class MqttClient extends EventEmitter {
       if (r instanceof Error) this.fail(p.cb, r);
     }
     if (n > 0) this.waiting = this.waiting.slice(n);
-    if (this.waiting.length === 0 && this.disconnecting && !this.disconnected) this.close();
+    this.maybeClose();
   }
 
   /** An error for a call: to its callback, else as an `error` event. */
@@ -671,11 +680,14 @@ export class MqttClient extends EventEmitter {
       clearTimeout(this.reconnectTimer);
       this.reconnectTimer = null;
     }
-    // Not forced: what waits for room goes first, if there is a link to take it.
+    // Not forced: what waits for room goes first, and QoS 1/2 messages are
+    // acknowledged (as MQTT.js waits for them), while there is a link.
     if (force || !this.connected || this.conn < 0) {
       this.dropWaiting(new Error('Connection closed: end() before the message was queued'));
+      this.close();
+    } else {
+      this.maybeClose();
     }
-    if (this.waiting.length === 0) this.close();
     return this;
   }
 
@@ -690,12 +702,23 @@ export class MqttClient extends EventEmitter {
     if (this.conn >= 0 && !this.disconnected) return this;
     this.disconnecting = false;
     this.disconnected = false;
+    this.closing = false;
     this.emit('reconnect');
     this.openHandle();
     return this;
   }
 
+  /** For end() without force: closes once nothing waits and nothing is unacknowledged, or the link is gone. */
+  private maybeClose(): void {
+    if (!this.disconnecting || this.closing) return;
+    if (this.connected && (this.waiting.length > 0 || this.unacked.size > 0)) return;
+    this.dropWaiting(new Error('Connection closed: end() before the message was queued'));
+    this.close();
+  }
+
   private close(): void {
+    if (this.closing) return;
+    this.closing = true;
     if (this.conn >= 0) {
       mqtt.disconnect(this.conn); // its final `disconnected` calls finish()
     } else {
