@@ -276,3 +276,29 @@ test.serial('end() without force sends what waits for room first; end(true) fail
   // The first ones were in the handle; what still waited for room is failed, not sent.
   t.true(outcomes.some((o) => /Connection closed/.test(o)), outcomes.slice(-1)[0]);
 });
+
+test.serial('options map onto open(): clean: false keeps the session (sessionPresent, queued QoS 1 message); a bad keepalive is an error event', async (t) => {
+  if (!broker) return t.pass('mosquitto not installed');
+  const topic = `session/${process.pid}`;
+  const url = `mqtt://127.0.0.1:${broker.port}`;
+  const options = { clientId: `session-${process.pid}`, clean: false, keepalive: 20 };
+  const first = connect(url, options);
+  const connack1 = await new Promise<{ sessionPresent: boolean }>((resolve) => first.once('connect', resolve));
+  await first.subscribeAsync(topic, { qos: 1 });
+  await first.endAsync();
+  const other = await connectAsync(url);
+  await other.publishAsync(topic, 'while away', { qos: 1 });
+  await other.endAsync();
+  const second = connect(url, options);
+  const got = new Promise<string>((resolve) => second.once('message', (_t, p) => resolve(p.toString())));
+  const connack2 = await new Promise<{ sessionPresent: boolean }>((resolve) => second.once('connect', resolve));
+  t.deepEqual([connack1.sessionPresent, connack2.sessionPresent], [false, true]);
+  t.is(await got, 'while away');
+  await second.endAsync();
+
+  const bad = connect(url, { keepalive: 70_000 });
+  const err = await new Promise<Error>((resolve) => bad.once('error', resolve));
+  t.regex(err.message, /keep/i);
+  await bad.endAsync();
+  t.true(bad.disconnected);
+});
