@@ -36,6 +36,14 @@ export declare function limits(): MqttLimits
 /** Handles opened and not yet explicitly disconnected, in the process. */
 export declare function liveConnections(): number
 
+/** A broker of `MqttOpenOptions.brokers`. */
+export interface MqttBroker {
+  /** A name or an IP address, checked like `open`'s host. */
+  host: string
+  /** 1 to 65535. */
+  port: number
+}
+
 /**
  * `connected`: the broker accepted the connection (CONNACK 0). Fires on
  * every (re)connect.
@@ -48,17 +56,28 @@ export interface MqttConnected {
    * false with `cleanSession: true` (the default).
    */
   sessionPresent: boolean
+  /**
+   * Which broker answered: 0 for the address given to `open`, n for
+   * `options.brokers[n - 1]`.
+   */
+  broker: number
+  /** That broker's host and port, as given. */
+  host: string
+  port: number
 }
 
 /**
  * `disconnected`: the link is gone (once per loss of the link, explicit or
  * not); `cause` says why in a word to compare against, `reason` in a
  * sentence (with the OS error or the CONNACK code where there is one).
+ * `cause: 'tls'`: TLS refused the link, `reason` saying why ("TLS:
+ * certificate not trusted (unknown CA)", "TLS: certificate is for another
+ * host name (not ...)", "TLS: certificate expired", ...).
  */
 export interface MqttDisconnected {
   conn: number
   reason: string
-  cause: 'requested' | 'connect-failed' | 'connect-timeout' | 'refused' | 'keep-alive' | 'closed-by-peer' | 'network' | 'protocol'
+  cause: 'requested' | 'connect-failed' | 'connect-timeout' | 'refused' | 'keep-alive' | 'closed-by-peer' | 'network' | 'protocol' | 'tls'
   /**
    * On the final event after `disconnect`: how many QoS 1/2 messages it
    * gave up on (not acknowledged within the grace period). 0 otherwise.
@@ -148,6 +167,18 @@ export interface MqttOpenOptions {
   cleanSession?: boolean
   /** The last will, sent in every CONNECT. */
   will?: MqttWill
+  /**
+   * Failover: brokers tried after the address given to `open`, in order,
+   * wrapping around (at most 16). A failed attempt or a lost link moves
+   * to the next; the reconnect delays apply once per round over them.
+   * `connected` says which broker answered.
+   */
+  brokers?: Array<MqttBroker>
+  /**
+   * TLS over the link; `{}` trusts the system's roots and checks the
+   * host name.
+   */
+  tls?: MqttTlsOptions
 }
 
 /**
@@ -184,6 +215,29 @@ export interface MqttSubscribed {
   qos: number
   ok: boolean
   packetId: number
+}
+
+/**
+ * `tls` of `MqttOpenOptions`: TLS (rustls) over the TCP link. PEM
+ * contents, not file names.
+ */
+export interface MqttTlsOptions {
+  /**
+   * The CAs to trust (PEM, one or more certificates) instead of the
+   * system's roots.
+   */
+  ca?: Buffer
+  /** A client certificate chain (PEM) for mutual TLS, with `key`. */
+  cert?: Buffer
+  /** The private key of `cert` (PEM: PKCS#8, PKCS#1 or SEC1). */
+  key?: Buffer
+  /** The name the server's certificate must carry (default: the host). */
+  servername?: string
+  /**
+   * false turns certificate checks off: anyone on the path can read and
+   * change the traffic. For tests only. Default true.
+   */
+  rejectUnauthorized?: boolean
 }
 
 /** `unsubscribed`: the UNSUBACK for an `unsubscribe`. */

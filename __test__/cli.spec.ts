@@ -157,7 +157,7 @@ test('bad arguments: exit 1 with a clear message and a pointer to --help', async
     [['sub', '-t', 'a', '-W', 'soon'], /-W must be a number of seconds/],
     [['sub', '-t', 'a', '-F', '%x'], /-F: unknown field '%x'/],
     [['pub', '-t', 'a', '-m', 'x', '-p', '70000'], /-p must be an integer from 1 to 65535/],
-    [['pub', '-L', 'mqtts://h/t', '-m', 'x'], /mqtts:\/\/ is not supported/],
+    [['pub', '-L', 'ws://h/t', '-m', 'x'], /ws:\/\/ is not supported/],
     [['pub', '-t', 'a', '-m', 'x', '-P', 'pw'], /-P needs -u/],
     [['bench', '-c', '0'], /-c must be an integer/],
   ];

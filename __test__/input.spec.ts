@@ -7,6 +7,7 @@ import anyTest from 'ava';
 import mqtt from 'mqtt-rs-client';
 import { startAedes, type AedesBroker } from './helpers/aedes';
 import { Recorder, sleep, uid } from './helpers/client';
+import { waitFor } from './helpers/wait';
 
 const test = anyTest.serial;
 
@@ -42,6 +43,10 @@ test('wrong argument types throw a TypeError naming the argument', (t) => {
     ['open', ['127.0.0.1', 1883, 'id', 'fast'], /^options must be an object/],
     ['open', ['127.0.0.1', 1883, 'id', { keepAlive: '5' }], /^options\.keepAlive must be a number/],
     ['open', ['127.0.0.1', 1883, 'id', { connectTimeoutMs: true }], /^options\.connectTimeoutMs must be a number/],
+    ['open', ['127.0.0.1', 1883, 'id', { brokers: 'b:1883' }], /^options\.brokers must be an array of \{ host, port \}/],
+    ['open', ['127.0.0.1', 1883, 'id', { brokers: [{ host: 'b', port: 1 }, 'c'] }], /^options\.brokers\[1\] must be an object/],
+    ['open', ['127.0.0.1', 1883, 'id', { brokers: [{ host: 'b', port: '1' }] }], /^options\.brokers\[0\]\.port must be a number/],
+    ['open', ['127.0.0.1', 1883, 'id', { brokers: [{ host: 7, port: 1 }] }], /^options\.brokers\[0\]\.host must be a string/],
     ['openAuth', ['127.0.0.1', 1883, 'id', 42, 'pw'], /^user must be a string/],
     ['openAuth', ['127.0.0.1', 1883, 'id', 'u', 42], /^pass must be a string or a Uint8Array/],
     ['publish', ['0', topic, 'x', 0], /^conn must be a number/],
@@ -160,6 +165,32 @@ test('strings are checked, not repaired: a lone surrogate is refused everywhere'
   t.is(mqtt.publish(conn, `${topic}/🌡`, '🌡', 0), 0);
   t.is(mqtt.open('127.0.0.1', broker.port, 'a\u0000b'), -1);
   t.regex(mqtt.lastError(), /U\+0000/);
+});
+
+test('shared subscriptions: $share/<group>/<filter> is accepted; a bad group or filter is refused with a reason', async (t) => {
+  const bad: [string, RegExp][] = [
+    ['$share//t', /^filter: shared subscription group must not be empty/],
+    ['$share/g+/t', /^filter: shared subscription group must not contain '\/', '\+' or '#'/],
+    ['$share/a#b/t', /^filter: shared subscription group must not contain '\/', '\+' or '#'/],
+    ['$share/g', /^filter: shared subscription needs a filter after the group/],
+    ['$share/g/', /^filter: shared subscription needs a filter after the group/],
+    ['$share/g/a+', /^filter: \+ must occupy a whole level/],
+  ];
+  for (const [filter, reason] of bad) {
+    t.is(mqtt.subscribe(conn, filter, 1), -1, filter);
+    t.regex(mqtt.lastError(), reason, filter);
+  }
+  // Other `$` filters are plain 3.1.1 filters; `$share` alone too.
+  const other = uid('share');
+  const good = [`$share/g/${other}/#`, `$SYS/${other}`, '$share', `$shared/g/${other}`];
+  let unsubscribed = 0;
+  mqtt.on(conn, 'unsubscribed', () => unsubscribed++);
+  for (const filter of good) {
+    t.is(mqtt.subscribe(conn, filter, 1), 0, `${filter}: ${mqtt.lastError()}`);
+    t.is(mqtt.unsubscribe(conn, filter), 0, `${filter}: ${mqtt.lastError()}`);
+  }
+  await rec.count('subscribed', 1 + good.length);
+  await waitFor('the UNSUBACKs', () => unsubscribed === good.length);
 });
 
 test('bad ports, hosts and options are refused by open()', (t) => {

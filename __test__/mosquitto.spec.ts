@@ -147,6 +147,28 @@ test('binary, empty and non-ASCII payloads arrive byte for byte', async (t) => {
   t.true(d.bytes.equals(Buffer.from('grüße 🌡')));
 });
 
+// A flood's repeated topic is decoded once and reused while the next
+// topic's bytes are the same (mqtt.ts, topicOf): topics of one length that
+// differ, in one byte or in a multi-byte character, must never be confused.
+test('interleaved topics of the same length each arrive with their own topic', async (t) => {
+  if (!broker) return t.pass(SKIP);
+  const base = `t/${uid('same')}`;
+  const topics = [`${base}/ab`, `${base}/ac`, `${base}/é`, `${base}/è`, `${base}/ab`];
+  const rec = await connectAndSubscribe(t, broker.port, uid('same'), [[`${base}/#`, 1]]);
+  const n = 400;
+  for (let i = 0; i < n; i++) {
+    const topic = topics[i % topics.length];
+    t.is(mqtt.publish(rec.conn, topic, `${topic} ${i}`, 1), 0);
+  }
+  // Busy, so that the messages come back into one batch (the cache lives
+  // within a batch's run).
+  const until = Date.now() + 500;
+  while (Date.now() < until);
+  const got = await rec.count('message', n);
+  const wrong = got.filter((m) => !m.payload.startsWith(`${m.topic} `));
+  t.deepEqual(wrong.slice(0, 3), [], `${wrong.length} messages carry another message's topic`);
+});
+
 test('retained messages come with retain set', async (t) => {
   if (!broker) return t.pass(SKIP);
   const topic = `t/${uid('retain')}`;

@@ -55,20 +55,24 @@ function throughputPanel(top: number, rows: ChartInput['throughput']): string {
   return out + legend(right + 20, top + 30, ['mqtt-rs-client', 'MQTT.js', 'raw socket (node net)']);
 }
 
-/** One line per client over the percentiles, linear µs axis. */
+/** One line per client over the percentiles, log10 µs axis (the tail spans decades). */
 function latencyPanel(top: number, input: ChartInput): string {
   const left = 90;
   const right = W - 200;
   const bottom = top + PANEL_H - 50;
-  const max = Math.max(...input.latency.flatMap((l) => l.values));
-  const step = Math.pow(10, Math.floor(Math.log10(max)));
-  const hi = Math.ceil(max / step) * step;
-  const y = (v: number) => bottom - (v / hi) * (bottom - top - 20);
+  const all = input.latency.flatMap((l) => l.values).filter((v) => v > 0);
+  const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...all))));
+  const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...all))));
+  const y = (v: number) => bottom - ((Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (bottom - top - 20);
   const x = (i: number) => left + 30 + (i * (right - left - 60)) / Math.max(1, input.percentiles.length - 1);
-  let out = text(left, top, 'Latency through mosquitto, one message at a time (µs)', 'font-weight="bold"');
-  for (let v = 0; v <= hi; v += step) {
-    out += `<line x1="${left}" x2="${right}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`;
-    out += text(left - 6, y(v) + 4, String(v), 'text-anchor="end"');
+  let out = text(left, top, 'Latency through mosquitto, one message at a time (µs, log scale)', 'font-weight="bold"');
+  for (let d = lo; d <= hi; d *= 10) {
+    for (const m of [1, 2, 5]) {
+      const v = d * m;
+      if (v > hi) break;
+      out += `<line x1="${left}" x2="${right}" y1="${y(v)}" y2="${y(v)}" stroke="${m === 1 ? '#ccc' : '#eee'}"/>`;
+      out += text(left - 6, y(v) + 4, String(v), 'text-anchor="end"');
+    }
   }
   input.percentiles.forEach((p, i) => (out += text(x(i), bottom + 16, p, 'text-anchor="middle"')));
   input.latency.forEach((l, k) => {

@@ -2,12 +2,24 @@
 // and a uniform face over the two clients being compared.
 
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import mqtt from 'mqtt-rs-client';
 import * as mqttjs from 'mqtt';
 import { ROOT, run } from '../__test__/helpers/run';
 
 export const PAYLOAD = Buffer.alloc(64, 'x');
+
+/** A raw socket (Nagle off) that has sent a clean-session CONNECT as `id` and read the CONNACK: the ceiling's client. */
+export async function rawMqttSocket(port: number, id: string): Promise<net.Socket> {
+  const sock = net.connect(port, '127.0.0.1');
+  sock.setNoDelay(true);
+  await new Promise((r) => sock.once('connect', r));
+  const body = Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 60, 0, id.length]), Buffer.from(id)]);
+  sock.write(Buffer.concat([Buffer.from([0x10, body.length]), body]));
+  await new Promise((r) => sock.once('data', r)); // CONNACK
+  return sock;
+}
 
 export interface Peer {
   port: number;

@@ -4,15 +4,17 @@
 // MQTT.js; writes bench/results/bench.json and the chart bench/results/bench.svg.
 //
 //   npm run bench            (BENCH_RUNS=5 BENCH_N=200000 by default)
-//   BENCH_ONLY=latency npm run bench     (or peer): one part only
+//   BENCH_ONLY=latency npm run bench     (or peer, or tls): one part only
 
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startPeer, median, percentile, ours, mqttJs, BenchClient, PAYLOAD } from './lib';
+import { startPeer, median, percentile, ours, mqttJs, rawMqttSocket, BenchClient, PAYLOAD } from './lib';
 import { chart } from './chart';
 import { startMosquitto } from '../__test__/helpers/mosquitto';
+import { makeCerts, startTlsMosquitto } from '../__test__/helpers/tls';
+import { mqttJsOverTls, oursOverTls } from './tls';
 import { runTs } from '../__test__/helpers/run';
 import { sleep } from '../__test__/helpers/wait';
 
@@ -138,15 +140,7 @@ async function clientPinger(make: Factory, port: number): Promise<Pinger> {
 /** The ceiling: pre-encoded packets on two raw sockets of this runtime, Nagle off. */
 async function rawPinger(port: number): Promise<Pinger> {
   const topic = `bench/lat/raw${Math.random().toString(36).slice(2)}`;
-  const open = async (id: string) => {
-    const sock = net.connect(port, '127.0.0.1');
-    sock.setNoDelay(true);
-    await new Promise((r) => sock.once('connect', r));
-    const body = Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 60, 0, id.length]), Buffer.from(id)]);
-    sock.write(Buffer.concat([Buffer.from([0x10, body.length]), body]));
-    await new Promise((r) => sock.once('data', r)); // CONNACK
-    return sock;
-  };
+  const open = (id: string) => rawMqttSocket(port, id);
   const sub = await open(`rs${Math.random().toString(36).slice(2, 10)}`);
   const pub = await open(`rp${Math.random().toString(36).slice(2, 10)}`);
   const filter = Buffer.concat([Buffer.from([0, 1, 0, topic.length]), Buffer.from(topic), Buffer.from([0])]);
@@ -282,6 +276,29 @@ async function throughMosquitto(): Promise<{ name: string; values: number[] }[]>
   }
 }
 
+/** QoS 0 publish over TLS to mosquitto: one row. */
+async function overTls(): Promise<void> {
+  const certs = await makeCerts();
+  const env = await startTlsMosquitto(certs);
+  if (!env) {
+    console.log('TLS: mosquitto not installed, skipped');
+    certs.remove();
+    return;
+  }
+  try {
+    const res: [number[], number[]] = [[], []];
+    for (let r = 0; r < RUNS; r++) {
+      res[0].push(await oursOverTls(env.ports.tls, certs.ca, N));
+      res[1].push(await mqttJsOverTls(env.ports.tls, certs.ca, N));
+    }
+    const [a, b] = [stats(res[0]), stats(res[1])];
+    report({ scenario: 'QoS 0 publish, TLS, mosquitto (msg/s)', ours: a, mqttjs: b, ratio: a.median / b.median });
+  } finally {
+    await env.broker.stop();
+    certs.remove();
+  }
+}
+
 function machine(): string {
   return `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${os.platform()} ${os.release()}, Node ${process.version}`;
 }
@@ -297,6 +314,7 @@ async function main() {
     }
   }
   if (ONLY === undefined || ONLY === 'latency') latency = await throughMosquitto();
+  if (ONLY === undefined || ONLY === 'tls') await overTls();
   if (ONLY !== undefined) return; // a partial run does not replace the recorded one
   fs.mkdirSync(OUT, { recursive: true });
   const when = new Date().toISOString();

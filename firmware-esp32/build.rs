@@ -6,8 +6,9 @@
 /// Read by src/main.rs with `option_env!` and handed to
 /// `device_app::settings_from`, which validates the values at boot.
 const REQUIRED: [&str; 5] = ["WIFI_SSID", "WIFI_PASS", "MQTT_HOST", "MQTT_PORT", "CLIENT_ID"];
-/// Optional: `device_app::DEFAULT_TELEMETRY_MS` when unset.
-const OPTIONAL: [&str; 1] = ["TELEMETRY_MS"];
+/// Optional: `device_app::DEFAULT_TELEMETRY_MS` when unset; no will and no
+/// failover brokers when unset.
+const OPTIONAL: [&str; 3] = ["TELEMETRY_MS", "WILL_TOPIC", "MQTT_BROKERS"];
 
 fn main() {
     for name in REQUIRED.iter().chain(OPTIONAL.iter()) {

@@ -565,6 +565,29 @@ function optionRows(base: unknown[], at: number, generic: Val[], fn: string): Ro
   whole('Proxy({ keepAlive: -1 }) (transparent)', new Proxy({ keepAlive: -1 }, {}), 'options.keepAlive');
   whole('Object.create({ keepAlive: -1 }) (inherited)', Object.create({ keepAlive: -1 }), 'options.keepAlive', false, 'tolerate');
   whole('{ keepAlive: 60, maxInboundPacket: NaN }', { keepAlive: 60, maxInboundPacket: NaN }, 'options.maxInboundPacket');
+  // Failover brokers: the list, its entries and their fields.
+  for (const g of generic) {
+    if (g.tag === 'undefined') continue;
+    const empty = g.label === '[]';
+    whole(`{ brokers: ${g.label} }`, { brokers: g.v }, 'options.brokers', !!g.caller, empty ? 'tolerate' : 'refuse');
+    if (g.tag === 'string' || g.tag === 'number') continue;
+    whole(`{ brokers: [${g.label}] }`, { brokers: [g.v] }, 'options.brokers[0]', !!g.caller);
+  }
+  const entry = (label: string, b: unknown, arg: string, caller = false) => whole(`{ brokers: [${label}] }`, { brokers: [b] }, arg, caller);
+  for (const g of generic) {
+    if (g.tag !== 'string') entry(`{ host: ${g.label}, port: 1883 }`, { host: g.v, port: 1883 }, 'options.brokers[0].host', !!g.caller);
+    if (g.tag !== 'number') entry(`{ host: 'b', port: ${g.label} }`, { host: 'b', port: g.v }, 'options.brokers[0].port', !!g.caller);
+  }
+  for (const p of [0, -1, 65536, 1.5, NaN, Infinity, 2 ** 32 + 1883]) {
+    entry(`{ host: 'b', port: ${p} }`, { host: 'b', port: p }, 'options.brokers[0].port');
+  }
+  for (const [label, h] of [["''", ''], ["'b:1883'", 'b:1883'], ["'mqtt://b'", 'mqtt://b'], ["' b'", ' b'], ["'b\\0'", 'b\0'],
+    ["'b\\uD800'", 'b\uD800'], ["'x'.repeat(70000)", 'x'.repeat(70000)], ["'[nope]'", '[nope]']]) {
+    entry(`{ host: ${label}, port: 1883 }`, { host: h, port: 1883 }, 'options.brokers[0].host');
+  }
+  entry('{ get host() throws }', { get host() { throw new CallerError('getter host'); }, port: 1 }, 'options.brokers[0].host', true);
+  whole('{ brokers: 17 entries }', { brokers: Array.from({ length: 17 }, () => ({ host: 'b', port: 1 })) }, 'options.brokers');
+  whole('{ brokers: new Array(2**32 - 1) (holes) }', { brokers: new Array(2 ** 32 - 1) }, 'options.brokers[0]');
   return rows;
 }
 

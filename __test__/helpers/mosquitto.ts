@@ -36,6 +36,13 @@ export interface Mosquitto {
    * crash (no goodbye to the clients) instead of a clean SIGTERM shutdown
    */
   restart(signal?: NodeJS.Signals): Promise<void>;
+  /**
+   * stops the broker (SIGTERM, or 'SIGKILL' for a crash) and keeps its port
+   * and directory, so that up() can start it again on the same port
+   */
+  down(signal?: NodeJS.Signals): Promise<void>;
+  /** starts a broker that down() stopped, on the same port */
+  up(): Promise<void>;
   /** the broker's process id (undefined while it is not running) */
   pid(): number | undefined;
 }
@@ -160,6 +167,8 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
       await stop(signal);
       await start();
     },
+    down: (signal?: NodeJS.Signals) => stop(signal),
+    up: () => start(),
     pid: () => child?.child.pid,
   };
 }

@@ -102,21 +102,29 @@ interface Url {
   user?: string;
   pass?: string;
   topic?: string;
+  /** mqtts:// */
+  tls?: boolean;
 }
 
-/** `mqtt://[user[:pass]@]host[:port]/topic`; the topic is taken as it is (`#` and `+` included). */
+/**
+ * `mqtt[s]://[user[:pass]@]host[:port]/topic`; the topic is taken as it is
+ * (`#` and `+` included). mqtts:// is MQTT over TLS.
+ */
 function parseUrl(url: string): Url {
   const m = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(url);
-  if (m === null) throw new UsageError(`-L: not a URL: '${url}' (expected mqtt://[user[:pass]@]host[:port]/topic)`);
+  if (m === null) throw new UsageError(`-L: not a URL: '${url}' (expected mqtt[s]://[user[:pass]@]host[:port]/topic)`);
   const scheme = m[1].toLowerCase();
-  if (scheme === 'mqtts' || scheme === 'wss' || scheme === 'ws') {
-    throw new UsageError(`-L: ${scheme}:// is not supported (no TLS or WebSocket): use mqtt://`);
+  if (scheme === 'wss' || scheme === 'ws') {
+    throw new UsageError(`-L: ${scheme}:// is not supported (no WebSocket): use mqtt:// or mqtts://`);
   }
-  if (scheme !== 'mqtt') throw new UsageError(`-L: unknown scheme '${scheme}://' (expected mqtt://)`);
+  if (scheme !== 'mqtt' && scheme !== 'mqtts') {
+    throw new UsageError(`-L: unknown scheme '${scheme}://' (expected mqtt:// or mqtts://)`);
+  }
   const rest = m[2];
   const slash = rest.indexOf('/');
   let authority = slash < 0 ? rest : rest.slice(0, slash);
   const out: Url = {};
+  if (scheme === 'mqtts') out.tls = true;
   if (slash >= 0 && slash + 1 < rest.length) out.topic = rest.slice(slash + 1);
   const at = authority.lastIndexOf('@');
   if (at >= 0) {
@@ -148,8 +156,23 @@ const CONNECT_OPTS: OptSpec[] = [
   { short: '-L', long: '--url', value: true },
   { short: '-q', long: '--qos', value: true },
   { short: '-d', long: '--debug', value: false },
+  { long: '--cafile', value: true },
+  { long: '--cert', value: true },
+  { long: '--key', value: true },
+  { long: '--insecure', value: false },
+  { long: '--tls-use-os-certs', value: false },
   { long: '--help', value: false },
 ];
+
+// The TLS flags of mosquitto_pub/mosquitto_sub, for every command's help.
+const TLS_HELP = `      --cafile file      trust the CA certificate(s) in this PEM file (turns TLS on)
+      --cert file        client certificate (PEM) for mutual TLS, with --key
+      --key file         private key (PEM) of --cert
+      --tls-use-os-certs TLS, trusting the system's CA certificates
+      --insecure         no certificate checks at all (mosquitto's still checks the
+                         chain, this one does not): for tests only`;
+
+const TLS_FLAGS = ['--cafile', '--cert', '--key', '--insecure', '--tls-use-os-certs'] as const;
 
 interface Connect {
   host: string;
@@ -161,6 +184,33 @@ interface Connect {
   /** the topic from -L, if any */
   urlTopic?: string;
   debug: boolean;
+  tls?: mqtt.MqttTlsOptions;
+}
+
+/** A PEM file's contents for a TLS flag. */
+function pemFile(p: Parsed, flag: string): Buffer | undefined {
+  const file = one(p, flag);
+  if (file === undefined) return undefined;
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    throw new UsageError(`${flag}: cannot read '${file}': ${(e as Error).message}`);
+  }
+}
+
+/** TLS from mqtts:// or any TLS flag (as mosquitto_pub: --cafile turns it on). */
+function tlsArgs(p: Parsed, url: Url): mqtt.MqttTlsOptions | undefined {
+  if (url.tls !== true && !TLS_FLAGS.some((f) => has(p, f))) return undefined;
+  const tls: mqtt.MqttTlsOptions = {};
+  const ca = pemFile(p, '--cafile');
+  const cert = pemFile(p, '--cert');
+  const key = pemFile(p, '--key');
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('--cert and --key go together');
+  if (ca !== undefined) tls.ca = ca;
+  if (cert !== undefined) tls.cert = cert;
+  if (key !== undefined) tls.key = key;
+  if (has(p, '--insecure')) tls.rejectUnauthorized = false;
+  return tls;
 }
 
 function connectArgs(p: Parsed, kind: string): Connect {
@@ -177,20 +227,24 @@ function connectArgs(p: Parsed, kind: string): Connect {
   if (pass !== undefined && user === undefined) throw new UsageError('-P needs -u (a password goes with a user name)');
   const id = one(p, '--id') ?? `mqtt-rs-${kind}-${process.pid}`;
   if (id === '') throw new UsageError('-i: the client id must not be empty');
+  const tls = tlsArgs(p, url);
   return {
     host: url.host ?? one(p, '--host') ?? 'localhost',
-    port: url.port ?? intArg(p, '--port', '-p', 1, 65535) ?? 1883,
+    // mosquitto's defaults: 8883 for MQTT over TLS.
+    port: url.port ?? intArg(p, '--port', '-p', 1, 65535) ?? (tls ? 8883 : 1883),
     clientId: id,
     user,
     pass,
     keepAlive: intArg(p, '--keepalive', '-k', 0, 65535) ?? 60,
     urlTopic: url.topic,
     debug: has(p, '--debug'),
+    tls,
   };
 }
 
 function openConn(c: Connect): number {
-  const options = { keepAlive: c.keepAlive };
+  const options: mqtt.MqttOpenOptions = { keepAlive: c.keepAlive };
+  if (c.tls !== undefined) options.tls = c.tls;
   const conn = c.user !== undefined
     ? mqtt.openAuth(c.host, c.port, c.clientId, c.user, c.pass ?? '', options)
     : mqtt.open(c.host, c.port, c.clientId, options);
@@ -213,8 +267,8 @@ const PUB_HELP = `Usage: mqtt-rs pub [options] -t topic (-m message | -f file | 
 Publishes to an MQTT 3.1.1 broker; the flags follow mosquitto_pub.
 
   -h, --host host        broker host (default localhost)
-  -p, --port port        broker port (default 1883)
-  -L, --url url          mqtt://[user[:pass]@]host[:port]/topic instead of -h, -p, -t (and -u, -P)
+  -p, --port port        broker port (default 1883, 8883 with TLS)
+  -L, --url url          mqtt[s]://[user[:pass]@]host[:port]/topic instead of -h, -p, -t (and -u, -P)
   -t, --topic topic      topic to publish to
   -m, --message text     send this message
   -f, --file file        send the contents of this file (bytes as they are)
@@ -230,6 +284,7 @@ Publishes to an MQTT 3.1.1 broker; the flags follow mosquitto_pub.
       --repeat N         send the message N times (not with -l)
       --repeat-delay s   seconds to wait between repeats (fractions allowed)
   -d, --debug            print what happens on stderr
+${TLS_HELP}
       --help             this text
 
 The exit code is 0 once every message was handed to the socket and, at
@@ -419,8 +474,8 @@ const SUB_HELP = `Usage: mqtt-rs sub [options] -t filter [-t filter ...]
 Subscribes and prints the messages received; the flags follow mosquitto_sub.
 
   -h, --host host        broker host (default localhost)
-  -p, --port port        broker port (default 1883)
-  -L, --url url          mqtt://[user[:pass]@]host[:port]/filter instead of -h, -p, -t (and -u, -P)
+  -p, --port port        broker port (default 1883, 8883 with TLS)
+  -L, --url url          mqtt[s]://[user[:pass]@]host[:port]/filter instead of -h, -p, -t (and -u, -P)
   -t, --topic filter     topic filter to subscribe to (repeatable; + and # allowed)
   -q, --qos 0|1|2        subscription QoS (default 0)
   -i, --id id            client id (default mqtt-rs-sub-<pid>)
@@ -438,6 +493,7 @@ Subscribes and prints the messages received; the flags follow mosquitto_sub.
       --json             one JSON object per line: {"topic","payload","encoding","qos","retain"};
                          "encoding" is "utf8", or "base64" when the payload is not valid UTF-8
   -d, --debug            print what happens on stderr (connects, subscriptions)
+${TLS_HELP}
       --help             this text
 
 Payloads are written as the bytes received. The client reconnects on its own
@@ -636,8 +692,8 @@ another, through the broker; shows the publish and receive rates live (in
 place on a terminal, one line a second otherwise), then a summary.
 
   -h, --host host        broker host (default localhost)
-  -p, --port port        broker port (default 1883)
-  -L, --url url          mqtt://[user[:pass]@]host[:port][/topic]
+  -p, --port port        broker port (default 1883, 8883 with TLS)
+  -L, --url url          mqtt[s]://[user[:pass]@]host[:port][/topic]
   -t, --topic topic      topic (default mqtt-rs/bench/<pid>)
   -c, --count N          messages to publish (default 100000)
   -s, --size bytes       payload size (default 64)
@@ -648,6 +704,7 @@ place on a terminal, one line a second otherwise), then a summary.
   -i, --id id            client id prefix (default mqtt-rs-bench-<pid>)
       --timeout secs     give up waiting for the last messages after secs (default 30)
   -d, --debug            print what happens on stderr
+${TLS_HELP}
       --help             this text
 
 Exit code 0 when every message came back, 1 usage error, 2 failed (also when

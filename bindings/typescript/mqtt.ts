@@ -28,12 +28,13 @@ import native = require('../../index.js');
 import { MessageStream, badFilter, topicMatches } from './message-stream.js';
 import { deliveryHold, hold, onRelease } from './delivery-hold.js';
 import type {
-  MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage, MqttOpenOptions as NativeOpenOptions,
-  MqttOversized, MqttPublished, MqttSubscribed, MqttUnsubscribed, MqttWill as NativeWill,
+  MqttBroker as NativeBroker, MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage,
+  MqttOpenOptions as NativeOpenOptions, MqttOversized, MqttPublished, MqttSubscribed, MqttTlsOptions as NativeTls,
+  MqttUnsubscribed, MqttWill as NativeWill,
 } from '../../index.js';
 
 export type {
-  MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage, MqttOversized,
+  NativeBroker as MqttBroker, MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage, MqttOversized,
   MqttPublished, MqttSubscribed, MqttUnsubscribed,
 };
 
@@ -43,9 +44,28 @@ export interface MqttWill extends Omit<NativeWill, 'payload'> {
   payload?: string | Uint8Array;
 }
 
+/** PEM contents: a string or its bytes (not a file name: read the file first). */
+export type MqttPem = string | Uint8Array;
+
+/**
+ * TLS options (rustls; no OpenSSL). `ca`: the CAs to trust instead of the
+ * system's roots (one PEM with one or more certificates, or an array of
+ * them); `cert` + `key`: a client certificate for mutual TLS;
+ * `servername`: the name the server's certificate must carry (default the
+ * host); `rejectUnauthorized: false` turns every certificate check off
+ * (anyone on the path can then read and change the traffic: tests only).
+ */
+export interface MqttTlsOptions extends Omit<NativeTls, 'ca' | 'cert' | 'key'> {
+  ca?: MqttPem | MqttPem[];
+  cert?: MqttPem | MqttPem[];
+  key?: MqttPem;
+}
+
 /** Options of open()/openAuth(). */
-export interface MqttOpenOptions extends Omit<NativeOpenOptions, 'will'> {
+export interface MqttOpenOptions extends Omit<NativeOpenOptions, 'will' | 'tls'> {
   will?: MqttWill;
+  /** true: TLS with the system's roots, checking the host name; an object: see MqttTlsOptions; false: plain TCP. */
+  tls?: boolean | MqttTlsOptions;
 }
 
 /** The event objects, by event name. */
@@ -91,7 +111,7 @@ const EVENT_KINDS: Record<string, number> = {
 };
 // `cause` of a `disconnected` event, by the byte in the record (batch.rs cause_code).
 const CAUSES: MqttDisconnected['cause'][] = [
-  'requested', 'connect-failed', 'connect-timeout', 'refused', 'keep-alive', 'closed-by-peer', 'network', 'protocol',
+  'requested', 'connect-failed', 'connect-timeout', 'refused', 'keep-alive', 'closed-by-peer', 'network', 'protocol', 'tls',
 ];
 const EVENT_NAMES = Object.keys(EVENT_KINDS).map((n) => `"${n}"`).join(', ');
 
@@ -280,8 +300,13 @@ function dispatch(b: Buffer, at: number, deadline: number): number {
     switch (kind) {
       case CONNECTED: {
         const sessionPresent = b[at] !== 0;
-        at += 1;
-        if (h !== undefined) call(h, { conn, sessionPresent } satisfies MqttConnected);
+        const broker = b[at + 1];
+        const port = u16(b, at + 2);
+        const start = at + 8;
+        at = start + u32(b, at + 4);
+        if (h !== undefined) {
+          call(h, { conn, sessionPresent, broker, host: b.toString('utf8', start, at), port } satisfies MqttConnected);
+        }
         break;
       }
       case DISCONNECTED: {
@@ -374,6 +399,8 @@ onRelease(schedulePull);
 // ---- open / close --------------------------------------------------------
 
 const OPTION_NAMES = ['keepAlive', 'connectTimeoutMs', 'maxInboundPacket'] as const;
+/** Entries of `options.brokers` at most (the addon says so when there are more). */
+const MAX_BROKERS = 16;
 
 /** Reads `name` of a caller's object; a revoked Proxy is named as `what`. */
 function read(o: object, name: string, bad: () => TypeError): unknown {
@@ -421,6 +448,81 @@ function checkWill(will: unknown): NativeWill {
     out.retain = retain;
   }
   return out;
+}
+
+/**
+ * Type checks of `options.brokers`. Only the first MAX_BROKERS + 1 entries
+ * are looked at: a longer list is refused by the addon, which checks the
+ * values (hosts, ports, length) in one place.
+ */
+function checkBrokers(brokers: unknown): NativeBroker[] {
+  const bad = () => typeError('options.brokers', 'an array of { host, port }', brokers);
+  let isArray: boolean;
+  try {
+    isArray = Array.isArray(brokers);
+  } catch {
+    throw bad();
+  }
+  if (!isArray) throw bad();
+  const list = brokers as unknown[];
+  const n = Math.min(read(list, 'length', bad) as number, MAX_BROKERS + 1);
+  const out: NativeBroker[] = [];
+  for (let i = 0; i < n; i++) {
+    const name = `options.brokers[${i}]`;
+    const b = read(list, String(i), bad);
+    const badEntry = () => typeError(name, 'an object { host, port }', b);
+    if (!isPlainObject(b)) throw badEntry();
+    const host = read(b, 'host', badEntry);
+    if (typeof host !== 'string') throw typeError(`${name}.host`, 'a string', host);
+    const port = read(b, 'port', badEntry);
+    if (typeof port !== 'number') throw typeError(`${name}.port`, 'a number', port);
+    out.push({ host, port });
+  }
+  return out;
+}
+
+/** PEM contents as bytes; `name` names the option in the TypeError. */
+function pem(name: string, v: unknown, many: boolean): Buffer {
+  if (typeof v === 'string') return Buffer.from(v, 'utf8');
+  if (isBytes(v)) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  if (many && Array.isArray(v) && !types.isProxy(v)) {
+    // Several PEM texts are one PEM text: joined by newlines.
+    return Buffer.concat(v.flatMap((p, i) => [pem(`${name}[${i}]`, p, false), Buffer.from('\n')]));
+  }
+  throw typeError(name, `a string or a Uint8Array of PEM${many ? ' (or an array of them)' : ''}`, v);
+}
+
+/** Type checks of `options.tls`; its values (PEM, names) are checked by the addon. */
+function checkTls(tls: unknown): NativeTls | undefined {
+  if (tls === false) return undefined;
+  if (tls === true) return {};
+  const bad = () => typeError('options.tls', 'a boolean or an object { ca?, cert?, key?, servername?, rejectUnauthorized? }', tls);
+  if (!isPlainObject(tls)) throw bad();
+  const out: NativeTls = {};
+  for (const [name, many] of [['ca', true], ['cert', true], ['key', false]] as const) {
+    const v = read(tls, name, bad);
+    if (v !== undefined) out[name] = pem(`options.tls.${name}`, v, many);
+  }
+  const servername = read(tls, 'servername', bad);
+  if (servername !== undefined) {
+    if (typeof servername !== 'string') throw typeError('options.tls.servername', 'a string', servername);
+    out.servername = servername;
+  }
+  const reject = read(tls, 'rejectUnauthorized', bad);
+  if (reject !== undefined) {
+    if (typeof reject !== 'boolean') throw typeError('options.tls.rejectUnauthorized', 'a boolean', reject);
+    out.rejectUnauthorized = reject;
+  }
+  return out;
+}
+
+/** Why a broker's host may not go to the addon (a lone surrogate would be repaired there), or null. */
+function badBrokers(opts: NativeOpenOptions | undefined): string | null {
+  for (const [i, b] of (opts?.brokers ?? []).entries()) {
+    const bad = badText(`options.brokers[${i}].host`, b.host);
+    if (bad !== null) return bad;
+  }
+  return null;
 }
 
 /** Why the will's strings may not go to the broker, or null. */
@@ -471,6 +573,10 @@ function checkOptions(options: unknown): NativeOpenOptions | undefined {
   }
   const will = read(o, 'will', bad);
   if (will !== undefined) out.will = checkWill(will);
+  const brokers = read(o, 'brokers', bad);
+  if (brokers !== undefined) out.brokers = checkBrokers(brokers);
+  const tls = read(o, 'tls', bad);
+  if (tls !== undefined) out.tls = checkTls(tls);
   return out;
 }
 
@@ -482,7 +588,7 @@ function openImpl(
   if (typeof port !== 'number') throw typeError('port', 'a number', port);
   checkString('clientId', clientId);
   const opts = checkOptions(options);
-  const bad = badText('host', host) ?? badText('clientId', clientId) ?? badWill(opts, options);
+  const bad = badText('host', host) ?? badText('clientId', clientId) ?? badWill(opts, options) ?? badBrokers(opts);
   if (bad !== null) return refuse(bad);
   const conn = native.open(host, port, clientId, user, pass, opts);
   if (conn < 0) return fromNative(conn);

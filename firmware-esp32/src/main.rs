@@ -39,6 +39,7 @@ fn build_setting(name: &str) -> Option<String> {
         "CLIENT_ID" => option_env!("CLIENT_ID"),
         "TELEMETRY_MS" => option_env!("TELEMETRY_MS"),
         "WILL_TOPIC" => option_env!("WILL_TOPIC"),
+        "MQTT_BROKERS" => option_env!("MQTT_BROKERS"),
         _ => None,
     };
     value.map(str::to_owned)

@@ -4,9 +4,12 @@
 //!
 //! Each record: `kind: u8`, `conn: i32`, then by kind (all little-endian;
 //! every length is a u32, so no string can overflow its field):
-//! - `CONNECTED` (1): `session_present: u8`
+//! - `CONNECTED` (1): `session_present: u8`, `broker: u8` (0 the address
+//!   given to `open`, n `brokers[n - 1]`), `port: u16`, `host_len: u32`,
+//!   host
 //! - `DISCONNECTED` (2): `last: u8` (1 on a handle's final event after
-//!   `disconnect`), `cause: u8` (see [`cause_code`]), `abandoned: u32`
+//!   `disconnect`), `cause: u8` (see [`cause_code`]; 8 for a TLS
+//!   failure), `abandoned: u32`
 //!   (QoS 1/2 messages a `disconnect` gave up on), `reason_len: u32`,
 //!   reason
 //! - `SUBSCRIBED` (3): `packet_id: u16`, `code: u8` (granted QoS, or 0x80
@@ -81,8 +84,12 @@ impl NodeSink {
 }
 
 /// The `cause` byte of a DISCONNECTED record; the TypeScript layer maps it
-/// to the names in `CAUSES` there, in this order.
-pub fn cause_code(cause: DisconnectReason) -> u8 {
+/// to the names in `CAUSES` there, in this order. A TLS failure is 8
+/// ('tls'), whatever the core's cause under it.
+pub fn cause_code(cause: DisconnectReason, tls: bool) -> u8 {
+    if tls {
+        return 8;
+    }
     match cause {
         DisconnectReason::Requested => 0,
         DisconnectReason::ConnectFailed => 1,
@@ -112,14 +119,17 @@ pub fn write_record(b: &mut Vec<u8>, conn: Handle, event: &Event<'_>) {
         b.extend_from_slice(&conn.to_le_bytes());
     };
     match *event {
-        Event::Connected { session_present } => {
+        Event::Connected { session_present, broker, host, port } => {
             head(b, CONNECTED);
             b.push(u8::from(session_present));
+            b.push(broker);
+            b.extend_from_slice(&port.to_le_bytes());
+            text(b, host.as_bytes());
         }
-        Event::Disconnected { reason, cause, last, abandoned } => {
+        Event::Disconnected { reason, cause, tls, last, abandoned } => {
             head(b, DISCONNECTED);
             b.push(u8::from(last));
-            b.push(cause_code(cause));
+            b.push(cause_code(cause, tls));
             b.extend_from_slice(&len32(abandoned));
             text(b, reason.as_bytes());
         }

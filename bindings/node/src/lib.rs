@@ -29,7 +29,7 @@ use std::ptr;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use batch::NodeSink;
-use mqtt_driver::{ConnState, Driver, DriverError, EventSink, OpenOptions, Profile, QoS, WillOptions};
+use mqtt_driver::{ConnState, Driver, DriverError, EventSink, OpenOptions, Profile, QoS, TlsOptions, WillOptions};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, JsString, JsValue};
@@ -242,17 +242,26 @@ pub struct MqttConnected {
     /// flag): its subscriptions hold and queued messages follow. Always
     /// false with `cleanSession: true` (the default).
     pub session_present: bool,
+    /// Which broker answered: 0 for the address given to `open`, n for
+    /// `options.brokers[n - 1]`.
+    pub broker: u32,
+    /// That broker's host and port, as given.
+    pub host: String,
+    pub port: u32,
 }
 
 /// `disconnected`: the link is gone (once per loss of the link, explicit or
 /// not); `cause` says why in a word to compare against, `reason` in a
 /// sentence (with the OS error or the CONNACK code where there is one).
+/// `cause: 'tls'`: TLS refused the link, `reason` saying why ("TLS:
+/// certificate not trusted (unknown CA)", "TLS: certificate is for another
+/// host name (not ...)", "TLS: certificate expired", ...).
 #[napi(object)]
 pub struct MqttDisconnected {
     pub conn: i32,
     pub reason: String,
     #[napi(
-        ts_type = "'requested' | 'connect-failed' | 'connect-timeout' | 'refused' | 'keep-alive' | 'closed-by-peer' | 'network' | 'protocol'"
+        ts_type = "'requested' | 'connect-failed' | 'connect-timeout' | 'refused' | 'keep-alive' | 'closed-by-peer' | 'network' | 'protocol' | 'tls'"
     )]
     pub cause: String,
     /// On the final event after `disconnect`: how many QoS 1/2 messages it
@@ -341,6 +350,33 @@ pub struct MqttWill {
     pub retain: Option<bool>,
 }
 
+/// A broker of `MqttOpenOptions.brokers`.
+#[napi(object)]
+pub struct MqttBroker {
+    /// A name or an IP address, checked like `open`'s host.
+    pub host: String,
+    /// 1 to 65535.
+    pub port: f64,
+}
+
+/// `tls` of `MqttOpenOptions`: TLS (rustls) over the TCP link. PEM
+/// contents, not file names.
+#[napi(object)]
+pub struct MqttTlsOptions {
+    /// The CAs to trust (PEM, one or more certificates) instead of the
+    /// system's roots.
+    pub ca: Option<Buffer>,
+    /// A client certificate chain (PEM) for mutual TLS, with `key`.
+    pub cert: Option<Buffer>,
+    /// The private key of `cert` (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<Buffer>,
+    /// The name the server's certificate must carry (default: the host).
+    pub servername: Option<String>,
+    /// false turns certificate checks off: anyone on the path can read and
+    /// change the traffic. For tests only. Default true.
+    pub reject_unauthorized: Option<bool>,
+}
+
 /// Options of `open`/`openAuth` beyond the reference API.
 #[napi(object)]
 pub struct MqttOpenOptions {
@@ -359,6 +395,14 @@ pub struct MqttOpenOptions {
     pub clean_session: Option<bool>,
     /// The last will, sent in every CONNECT.
     pub will: Option<MqttWill>,
+    /// Failover: brokers tried after the address given to `open`, in order,
+    /// wrapping around (at most 16). A failed attempt or a lost link moves
+    /// to the next; the reconnect delays apply once per round over them.
+    /// `connected` says which broker answered.
+    pub brokers: Option<Vec<MqttBroker>>,
+    /// TLS over the link; `{}` trusts the system's roots and checks the
+    /// host name.
+    pub tls: Option<MqttTlsOptions>,
 }
 
 /// The limits of this build.
@@ -503,6 +547,17 @@ fn open_options(
             let payload = w.payload.map(|p| p.to_vec()).unwrap_or_default();
             opts.will = Some(WillOptions { topic: w.topic, payload, qos, retain: w.retain.unwrap_or(false) });
         }
+        for (i, b) in o.brokers.into_iter().flatten().enumerate() {
+            let port = whole(&format!("options.brokers[{i}].port"), b.port, 1..=65_535, "")?;
+            opts.brokers.push(mqtt_driver::Broker { host: b.host, port });
+        }
+        opts.tls = o.tls.map(|t| TlsOptions {
+            ca: t.ca.map(|b| b.to_vec()),
+            cert: t.cert.map(|b| b.to_vec()),
+            key: t.key.map(|b| b.to_vec()),
+            server_name: t.servername,
+            reject_unauthorized: t.reject_unauthorized,
+        });
     }
     Ok(opts)
 }

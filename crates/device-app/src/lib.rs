@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use mqtt_driver::{Driver, DriverError, Event, EventSink, Handle, OpenOptions, Profile, QoS, WillOptions};
+use mqtt_driver::{Broker, Driver, DriverError, Event, EventSink, Handle, OpenOptions, Profile, QoS, WillOptions};
 
 pub use json::{parse_command, Command, CommandError};
 
@@ -46,8 +46,11 @@ pub const DEFAULT_TELEMETRY_MS: u64 = 5000;
 /// `WIFI_PASS`, `MQTT_HOST`, `MQTT_PORT` and `CLIENT_ID` are required;
 /// `TELEMETRY_MS` defaults to [`DEFAULT_TELEMETRY_MS`]. `WILL_TOPIC`, when
 /// set, is the topic of a retained QoS 1 will `offline` (the broker
-/// publishes it if the device drops off without a DISCONNECT). The error
-/// names every missing or invalid variable.
+/// publishes it if the device drops off without a DISCONNECT).
+/// `MQTT_BROKERS`, when set, lists failover brokers tried after
+/// `MQTT_HOST:MQTT_PORT`, as `host:port` separated by commas (IPv6 in
+/// brackets, `[fd00::1]:1883`). The error names every missing or invalid
+/// variable.
 pub fn settings_from(get: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
     let mut missing = Vec::new();
     let mut invalid = Vec::new();
@@ -81,6 +84,13 @@ pub fn settings_from(get: impl Fn(&str) -> Option<String>) -> Result<Settings, S
             }
         },
     };
+    let brokers = match get("MQTT_BROKERS").filter(|v| !v.is_empty()) {
+        None => Vec::new(),
+        Some(v) => parse_brokers(&v).unwrap_or_else(|why| {
+            invalid.push(format!("MQTT_BROKERS={v:?}: {why}"));
+            Vec::new()
+        }),
+    };
     // Checked by `open` like a publish's topic (a bad one is reported there).
     let will_topic = get("WILL_TOPIC").filter(|v| !v.is_empty());
     let mut problems = Vec::new();
@@ -91,7 +101,21 @@ pub fn settings_from(get: impl Fn(&str) -> Option<String>) -> Result<Settings, S
     if !problems.is_empty() {
         return Err(problems.join("; "));
     }
-    Ok(Settings { wifi_ssid, wifi_pass, mqtt_host, mqtt_port, client_id, telemetry_ms, will_topic })
+    Ok(Settings { wifi_ssid, wifi_pass, mqtt_host, mqtt_port, client_id, telemetry_ms, will_topic, brokers })
+}
+
+/// `host:port,host:port`: the hosts are checked by `open` (one place).
+fn parse_brokers(list: &str) -> Result<Vec<Broker>, String> {
+    list.split(',')
+        .map(|entry| {
+            let entry = entry.trim();
+            let (host, port) = entry.rsplit_once(':').ok_or_else(|| format!("{entry:?} is not host:port"))?;
+            let port = port.parse::<u16>().ok().filter(|&p| p > 0);
+            let port = port.ok_or_else(|| format!("{entry:?}: the port must be from 1 to 65535"))?;
+            let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+            Ok(Broker { host: host.to_owned(), port })
+        })
+        .collect()
 }
 
 /// Build-time (firmware) or environment (simulator) settings.
@@ -105,6 +129,8 @@ pub struct Settings {
     pub telemetry_ms: u64,
     /// The will's topic (payload `offline`, QoS 1, retained), if any.
     pub will_topic: Option<String>,
+    /// Failover brokers after `mqtt_host:mqtt_port` (`MQTT_BROKERS`).
+    pub brokers: Vec<Broker>,
 }
 
 /// The GPIO pin of the LED that `{"led": ...}` commands drive.
@@ -316,7 +342,7 @@ impl App {
             qos: QoS::AtLeastOnce,
             retain: true,
         });
-        let options = OpenOptions { will, ..OpenOptions::default() };
+        let options = OpenOptions { will, brokers: s.brokers.clone(), ..OpenOptions::default() };
         let result = self.driver.open(&s.mqtt_host, s.mqtt_port, client_id, &options, self.sink.clone());
         match result {
             Ok(h) => {
@@ -426,8 +452,24 @@ mod tests {
                 client_id: "dev-1".into(),
                 telemetry_ms: 2000,
                 will_topic: None,
+                brokers: Vec::new(),
             }
         );
+    }
+
+    #[test]
+    fn failover_brokers_are_read_from_mqtt_brokers() {
+        let mut v = ALL.to_vec();
+        v.push(("MQTT_BROKERS", "10.0.0.2:1883, broker-b.local:8883,[fd00::1]:1884"));
+        let s = settings_from(lookup(&v)).unwrap();
+        let b = |h: &str, port| Broker { host: h.into(), port };
+        assert_eq!(s.brokers, [b("10.0.0.2", 1883), b("broker-b.local", 8883), b("fd00::1", 1884)]);
+        for bad in ["10.0.0.2", "10.0.0.2:0", "a:1,b:x"] {
+            let mut v = ALL.to_vec();
+            v.push(("MQTT_BROKERS", bad));
+            let e = settings_from(lookup(&v)).unwrap_err();
+            assert!(e.starts_with(&format!("MQTT_BROKERS={bad:?}")), "{e}");
+        }
     }
 
     #[test]

@@ -23,8 +23,8 @@ fn main() {
     let client_id = "dev-1";
     let connect = Config::new(client_id).connect_len().expect("a valid CONNECT");
     let fixed = std::mem::size_of::<Client<Vec<u8>>>();
-    let buffers = s.inbound + s.outbound + s.inflight + s.pending + s.ids;
-    let per_conn = fixed + buffers + connect + p.read_chunk + DRIVER_RECORDS_ESTIMATE;
+    let buffers = s.inbound + s.outbound + s.inflight + s.pending + s.ids + s.awaiting_pubrel;
+    let per_conn = fixed + buffers + connect + p.read_chunk + p.write_chunk + DRIVER_RECORDS_ESTIMATE;
 
     println!("ESP32 profile: at most {} connections", p.max_connections);
     println!("per connection:");
@@ -38,8 +38,10 @@ fn main() {
         s.max_pending_requests()
     );
     println!("  packet-id pool               {:>6} B ({} ids)", s.ids, s.ids * 8);
+    println!("  QoS 2 ids awaiting PUBREL    {:>6} B ({} ids)", s.awaiting_pubrel, s.max_awaiting_pubrel());
     println!("  CONNECT packet (id {client_id:?})   {connect:>6} B");
     println!("  socket read scratch          {:>6} B (read_chunk)", p.read_chunk);
+    println!("  socket write staging         {:>6} B (write_chunk)", p.write_chunk);
     println!("  driver records (estimate)    {DRIVER_RECORDS_ESTIMATE:>6} B");
     println!("  total                        {per_conn:>6} B ({:.1} KiB)", per_conn as f64 / 1024.0);
     println!("threads (stacks, once per process):");

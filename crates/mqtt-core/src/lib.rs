@@ -19,6 +19,7 @@ mod inflight;
 mod outbound;
 mod pending;
 pub mod reconnect;
+pub mod rotation;
 pub mod topic;
 
 pub use client::{

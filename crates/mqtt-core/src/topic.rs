@@ -15,6 +15,12 @@ pub enum TopicError {
     MisplacedMultiLevelWildcard,
     /// `+` not alone in its level [MQTT-4.7.1-3].
     MisplacedSingleLevelWildcard,
+    /// `$share//...`: a shared subscription needs a group name.
+    SharedGroupEmpty,
+    /// A shared subscription group with `+` or `#` (a `/` ends the group).
+    SharedGroupWildcard,
+    /// `$share/<group>` with no filter (or an empty one) after the group.
+    SharedFilterMissing,
 }
 
 impl TopicError {
@@ -27,6 +33,9 @@ impl TopicError {
             WildcardInName => "topic name may not contain + or #",
             MisplacedMultiLevelWildcard => "# must be the last level of a filter, alone",
             MisplacedSingleLevelWildcard => "+ must occupy a whole level of a filter",
+            SharedGroupEmpty => "shared subscription group must not be empty ($share/<group>/<filter>)",
+            SharedGroupWildcard => "shared subscription group must not contain '/', '+' or '#'",
+            SharedFilterMissing => "shared subscription needs a filter after the group ($share/<group>/<filter>)",
         }
     }
 }
@@ -59,9 +68,44 @@ pub fn validate_name(name: &str) -> Result<(), TopicError> {
     Ok(())
 }
 
-/// A topic filter, as SUBSCRIBE and UNSUBSCRIBE carry it.
+/// The prefix of a shared subscription, `$share/<group>/<filter>`: the
+/// broker hands each message of the filter to one member of the group.
+/// MQTT 3.1.1 does not define it; brokers (mosquitto, EMQX, HiveMQ,
+/// VerneMQ) accept it from 3.1.1 clients as MQTT 5 defines it (4.8.2).
+pub const SHARE_PREFIX: &str = "$share/";
+
+/// Splits a shared subscription into its group and filter; `None` for any
+/// other filter (other `$` filters keep their 3.1.1 meaning).
+pub fn split_shared(filter: &str) -> Option<(&str, Option<&str>)> {
+    let rest = filter.strip_prefix(SHARE_PREFIX)?;
+    Some(match rest.split_once('/') {
+        Some((group, f)) => (group, Some(f)),
+        None => (rest, None),
+    })
+}
+
+/// A topic filter, as SUBSCRIBE and UNSUBSCRIBE carry it; a shared
+/// subscription's group and filter are checked apart.
 pub fn validate_filter(filter: &str) -> Result<(), TopicError> {
     check_common(filter)?;
+    match split_shared(filter) {
+        None => validate_levels(filter),
+        Some((group, f)) => {
+            if group.is_empty() {
+                return Err(TopicError::SharedGroupEmpty);
+            }
+            if group.contains(['+', '#']) {
+                return Err(TopicError::SharedGroupWildcard);
+            }
+            match f {
+                None | Some("") => Err(TopicError::SharedFilterMissing),
+                Some(f) => validate_levels(f),
+            }
+        }
+    }
+}
+
+fn validate_levels(filter: &str) -> Result<(), TopicError> {
     let mut levels = filter.split('/').peekable();
     while let Some(level) = levels.next() {
         let last = levels.peek().is_none();
@@ -77,7 +121,12 @@ pub fn validate_filter(filter: &str) -> Result<(), TopicError> {
 
 /// Does `filter` match topic `name`? Both are assumed valid. A filter that
 /// starts with a wildcard does not match a name starting with `$` (4.7.2).
+/// A shared subscription matches what its filter after the group matches.
 pub fn matches(filter: &str, name: &str) -> bool {
+    let filter = match split_shared(filter) {
+        Some((_, Some(f))) => f,
+        _ => filter,
+    };
     if name.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
         return false;
     }
@@ -184,6 +233,53 @@ mod tests {
         for (f, n) in no {
             assert!(!matches(f, n), "{f} should not match {n}");
         }
+    }
+
+    #[test]
+    fn shared_subscriptions_are_accepted_with_a_group_and_a_valid_filter() {
+        for ok in ["$share/g/t/#", "$share/g/#", "$share/g/+", "$share/group-1/a/+/b", "$share/g//", "$share/g/$SYS/#"]
+        {
+            assert_eq!(validate_filter(ok), Ok(()), "{ok}");
+        }
+        assert_eq!(split_shared("$share/g/t/#"), Some(("g", Some("t/#"))));
+        assert_eq!(split_shared("$SYS/#"), None);
+    }
+
+    #[test]
+    fn shared_subscription_group_is_non_empty_without_wildcards() {
+        assert_eq!(validate_filter("$share//t"), Err(TopicError::SharedGroupEmpty));
+        for bad in ["$share/+/t", "$share/#/t", "$share/g+/t", "$share/a#b/t"] {
+            assert_eq!(validate_filter(bad), Err(TopicError::SharedGroupWildcard), "{bad}");
+        }
+        assert!(TopicError::SharedGroupWildcard.reason().contains("'/', '+' or '#'"));
+    }
+
+    #[test]
+    fn shared_subscription_needs_a_filter_after_the_group() {
+        for bad in ["$share/g", "$share/g/", "$share/#"] {
+            let e = validate_filter(bad).unwrap_err();
+            assert!(matches!(e, TopicError::SharedFilterMissing | TopicError::SharedGroupWildcard), "{bad}: {e:?}");
+        }
+        assert_eq!(validate_filter("$share/g"), Err(TopicError::SharedFilterMissing));
+        assert_eq!(validate_filter("$share/g/"), Err(TopicError::SharedFilterMissing));
+    }
+
+    #[test]
+    fn mqtt_4_7_1_2_mqtt_4_7_1_3_hold_in_the_filter_after_a_share_group() {
+        assert_eq!(validate_filter("$share/g/a/#/b"), Err(TopicError::MisplacedMultiLevelWildcard));
+        assert_eq!(validate_filter("$share/g/a+"), Err(TopicError::MisplacedSingleLevelWildcard));
+        assert_eq!(validate_filter("$share/g/t\0"), Err(TopicError::NullCharacter));
+    }
+
+    #[test]
+    fn other_dollar_filters_keep_their_3_1_1_meaning() {
+        // "$share" alone, or another prefix, is a plain filter.
+        for ok in ["$share", "$shared/g/t", "$SYS/#", "$SHARE/+/t"] {
+            assert_eq!(validate_filter(ok), Ok(()), "{ok}");
+        }
+        assert!(matches("$share/g/t/#", "t/a"));
+        assert!(!matches("$share/g/#", "$SYS/x"), "a leading wildcard after the group skips $ topics too");
+        assert!(matches("$share/g/$SYS/#", "$SYS/x"));
     }
 
     #[test]

@@ -361,6 +361,66 @@ fn reconnect_follows_the_schedule_last_delay_repeats_and_success_resets() {
     assert_eq!(p.c.poll_timeout(), Some(p.now + 100), "index reset after CONNACK");
 }
 
+/// Fails every attempt at once: (broker, wait before the attempt) of each.
+fn failing_attempts(p: &mut Peer, n: usize) -> Vec<(u8, u64)> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let start = p.now;
+        let due = p.c.poll_timeout().unwrap();
+        p.now = due;
+        p.c.handle_timeout(p.now);
+        assert_eq!(p.c.poll_action(), Some(LinkAction::Open));
+        out.push((p.c.broker(), due - start));
+        p.c.handle_link_down(p.now, DisconnectReason::ConnectFailed);
+        p.events();
+    }
+    out
+}
+
+#[test]
+fn failover_tries_each_broker_in_turn_and_the_schedule_applies_per_round() {
+    let mut config = Config::new("tester");
+    config.brokers = 3;
+    let mut p = Peer::with(config, 4096, 4096);
+    p.c.set_auto_reconnect(true);
+    p.c.set_reconnect_delays_ms(&[100, 200, 500]).unwrap();
+    // The first round starts at open, with broker 0.
+    assert_eq!(p.c.poll_action(), None);
+    p.c.connect(p.now).unwrap();
+    assert_eq!(p.c.poll_action(), Some(LinkAction::Open));
+    assert_eq!(p.c.broker(), 0);
+    p.c.handle_link_down(p.now, DisconnectReason::ConnectFailed);
+    p.events();
+    let floor = 50;
+    assert_eq!(
+        failing_attempts(&mut p, 8),
+        [(1, floor), (2, floor), (0, 100), (1, floor), (2, floor), (0, 200), (1, floor), (2, floor)],
+        "one delay of the schedule per round of three brokers"
+    );
+    // Broker 0 answers: the schedule starts over, and a later loss moves on
+    // to broker 1 after the first delay.
+    p.now = p.c.poll_timeout().unwrap();
+    p.c.handle_timeout(p.now);
+    assert_eq!(p.c.broker(), 0);
+    p.connect();
+    assert_eq!(p.c.connected_broker(), 0, "the broker that answered");
+    p.c.handle_link_down(p.now, DisconnectReason::ClosedByPeer);
+    p.events();
+    assert_eq!((p.c.broker(), p.c.connected_broker()), (1, 0), "the next attempt moves on; the answer stays");
+    assert_eq!(failing_attempts(&mut p, 4), [(1, 100), (2, floor), (0, floor), (1, 200)]);
+}
+
+#[test]
+fn one_broker_keeps_the_schedule_per_attempt() {
+    let mut p = Peer::new();
+    p.c.set_auto_reconnect(true);
+    p.c.set_reconnect_delays_ms(&[100, 200]).unwrap();
+    p.connect();
+    p.c.handle_link_down(p.now, DisconnectReason::ClosedByPeer);
+    p.events();
+    assert_eq!(failing_attempts(&mut p, 3), [(0, 100), (0, 200), (0, 200)]);
+}
+
 #[test]
 fn default_reconnect_delay_is_one_second() {
     let mut p = Peer::new();

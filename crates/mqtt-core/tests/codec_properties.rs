@@ -725,3 +725,37 @@ proptest! {
         prop_assert!(acc.is_empty());
     }
 }
+
+/// A shared subscription group: one level, not empty, no wildcards.
+fn share_group() -> impl Strategy<Value = String> {
+    prop::collection::vec(level_char(), 1..6).prop_map(String::from_iter)
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// `$share/<group>/<filter>` is valid exactly when the filter after the
+    /// group is, and it goes out in a SUBSCRIBE and comes back the same.
+    #[test]
+    fn shared_subscription_of_any_valid_filter_is_valid(group in share_group(), filter in topic_filter()) {
+        let shared = format!("$share/{group}/{filter}");
+        prop_assert_eq!(mqtt_core::topic::validate_filter(&shared), Ok(()));
+        check_round_trip(&Owned::Subscribe { packet_id: 1, filters: vec![(shared, QoS::AtLeastOnce)] })?;
+    }
+
+    /// A '+' or '#' anywhere in the group is refused, whatever follows.
+    #[test]
+    fn shared_subscription_group_with_a_wildcard_is_refused(
+        group in share_group(), at in any::<prop::sample::Index>(), wild in prop_oneof![Just('+'), Just('#')],
+        filter in topic_filter(),
+    ) {
+        let mut g: Vec<char> = group.chars().collect();
+        let i = at.index(g.len() + 1);
+        g.insert(i, wild);
+        let shared = format!("$share/{}/{filter}", String::from_iter(g));
+        prop_assert_eq!(
+            mqtt_core::topic::validate_filter(&shared),
+            Err(mqtt_core::topic::TopicError::SharedGroupWildcard)
+        );
+    }
+}

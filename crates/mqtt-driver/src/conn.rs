@@ -11,15 +11,22 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use mqtt_core::{Client, DisconnectReason, Event as CoreEvent, State};
 
 use crate::events::{Event, EventSink, Handle};
+use crate::link::Transport;
+use crate::Broker;
 
 pub(crate) struct Conn {
     pub handle: Handle,
     pub sink: Arc<dyn EventSink>,
+    /// The address given to `open`, then `OpenOptions::brokers`, as given
+    /// (for the `Connected` event).
+    brokers: Vec<Broker>,
     inner: Mutex<ConnInner>,
     /// The client's state and `released` as of the last unlock, so that
     /// `state()` never waits for the lock (whose holder may be descheduled
     /// on a busy machine).
     snapshot: AtomicU8,
+    /// TCP or TLS, fixed at `open`.
+    pub transport: Transport,
 }
 
 /// The connection locked; unlocking publishes the state snapshot.
@@ -125,14 +132,28 @@ pub(crate) struct ConnInner {
     pub grace_until: Option<u64>,
     /// The OS error of the last failure, added to the reason.
     pub last_io_error: Option<String>,
+    /// That failure was TLS's: its text is the whole reason.
+    pub tls_failed: bool,
 }
 
 impl Conn {
-    pub fn new(handle: Handle, client: Box<Client<Vec<u8>>>, sink: Arc<dyn EventSink>) -> Conn {
-        let inner =
-            ConnInner { client, filters: HashMap::new(), released: false, grace_until: None, last_io_error: None };
+    pub fn new(
+        handle: Handle,
+        client: Box<Client<Vec<u8>>>,
+        sink: Arc<dyn EventSink>,
+        brokers: Vec<Broker>,
+        transport: Transport,
+    ) -> Conn {
+        let inner = ConnInner {
+            client,
+            filters: HashMap::new(),
+            released: false,
+            grace_until: None,
+            last_io_error: None,
+            tls_failed: false,
+        };
         let snapshot = AtomicU8::new(encode_snapshot(&inner));
-        Conn { handle, sink, inner: Mutex::new(inner), snapshot }
+        Conn { handle, sink, brokers, inner: Mutex::new(inner), snapshot, transport }
     }
 
     pub fn lock(&self) -> ConnGuard<'_> {
@@ -151,7 +172,7 @@ impl Conn {
     pub fn drain_events(&self, c: &mut ConnInner, now: u64) -> bool {
         let _in_sink = InSink::enter(self.handle);
         let (handle, sink) = (self.handle, &*self.sink);
-        let ConnInner { client, filters, released, last_io_error, .. } = c;
+        let ConnInner { client, filters, released, last_io_error, tls_failed, .. } = c;
         let mut any = false;
         loop {
             let before = client.state();
@@ -166,15 +187,22 @@ impl Conn {
                 continue;
             }
             match event {
-                CoreEvent::Connected { session_present } => sink.event(handle, Event::Connected { session_present }),
+                CoreEvent::Connected { session_present } => {
+                    let broker = client.connected_broker();
+                    let b = &self.brokers[usize::from(broker).min(self.brokers.len() - 1)];
+                    sink.event(handle, Event::Connected { session_present, broker, host: &b.host, port: b.port });
+                }
                 CoreEvent::Disconnected { reason } => {
+                    let io_failure = matches!(reason, DisconnectReason::ConnectFailed | DisconnectReason::NetworkError);
+                    let tls = std::mem::take(tls_failed) && io_failure;
                     let text = match (reason, last_io_error.take()) {
-                        (DisconnectReason::ConnectFailed | DisconnectReason::NetworkError, Some(d)) => {
-                            format!("{}: {d}", reason.reason())
-                        }
+                        // "TLS: certificate expired" says it all.
+                        (_, Some(d)) if tls => d,
+                        (_, Some(d)) if io_failure => format!("{}: {d}", reason.reason()),
                         _ => reason.reason().to_owned(),
                     };
-                    sink.event(handle, Event::Disconnected { reason: &text, cause: reason, last: false, abandoned: 0 });
+                    let event = Event::Disconnected { reason: &text, cause: reason, tls, last: false, abandoned: 0 };
+                    sink.event(handle, event);
                 }
                 CoreEvent::Message(p) => sink.event(
                     handle,

@@ -17,10 +17,19 @@ pub enum DriverError {
     },
     InvalidHost(&'static str),
     InvalidPort,
+    /// An entry of `OpenOptions::brokers` (its index there) is invalid: why.
+    InvalidBroker {
+        index: usize,
+        why: &'static str,
+    },
     /// An `open` argument or option out of range: the sentence names it.
     InvalidOption(&'static str),
     /// The `will` option is invalid: why.
     InvalidWill(&'static str),
+    /// A `subscribe` or `unsubscribe` filter is invalid: why.
+    InvalidFilter(&'static str),
+    /// A `tls` option is invalid: the sentence names it ("tls.ca: ...").
+    InvalidTls(String),
     /// The core refused (invalid topic, full buffer, too large, ...).
     Client(ClientError),
     /// `ping` while not connected.
@@ -43,8 +52,11 @@ impl std::fmt::Display for DriverError {
             }
             DriverError::InvalidHost(why) => f.write_str(why),
             DriverError::InvalidPort => f.write_str("port must be an integer from 1 to 65535"),
+            DriverError::InvalidBroker { index, why } => write!(f, "brokers[{index}].{why}"),
             DriverError::InvalidOption(why) => f.write_str(why),
             DriverError::InvalidWill(why) => write!(f, "will: {why}"),
+            DriverError::InvalidFilter(why) => write!(f, "filter: {why}"),
+            DriverError::InvalidTls(why) => f.write_str(why),
             DriverError::Client(ClientError::TooLarge { size, limit }) => {
                 write!(f, "packet of {size} bytes is larger than the maximum packet size ({limit} bytes)")
             }

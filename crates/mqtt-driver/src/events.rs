@@ -15,14 +15,19 @@ pub type Handle = i32;
 /// the duration of the call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event<'a> {
-    /// CONNACK accepted (every connect and reconnect).
-    Connected { session_present: bool },
+    /// CONNACK accepted (every connect and reconnect), by the broker
+    /// `broker`: 0 for the address given to `open`, n for
+    /// `OpenOptions::brokers[n - 1]`; `host` and `port` as given there.
+    Connected { session_present: bool, broker: u8, host: &'a str, port: u16 },
     /// The link ended or an attempt failed: `cause` says why, `reason` in
-    /// a sentence (with the OS error where there is one). `last` marks the
+    /// a sentence (with the OS error where there is one). `tls`: TLS failed
+    /// (the handshake was refused: certificate, host name, protocol; or a
+    /// bad record later), `cause` being `ConnectFailed` or `NetworkError`
+    /// and `reason` TLS's own ("TLS: certificate expired"). `last` marks the
     /// final event of a handle after `disconnect`: nothing follows it; its
     /// `abandoned` counts the QoS 1/2 messages that close gave up on (not
     /// acknowledged within the grace period), 0 on every other event.
-    Disconnected { reason: &'a str, cause: DisconnectReason, last: bool, abandoned: usize },
+    Disconnected { reason: &'a str, cause: DisconnectReason, tls: bool, last: bool, abandoned: usize },
     /// SUBACK for one filter: `code` is the granted QoS, or 0x80 refused.
     Subscribed { packet_id: u16, filter: &'a str, code: u8 },
     /// UNSUBACK.

@@ -29,8 +29,8 @@ pub(crate) fn run(mut poll: Poll, shared: Arc<Shared>) {
         }
         shared.wake_pending.store(false, Ordering::Release);
         if shared.opened.swap(false, Ordering::AcqRel) {
-            for (handle, conn, host, port) in shared.table().take_new() {
-                conns.insert(handle, IoConn::new(conn, host, port, &shared.profile));
+            for (handle, conn, brokers) in shared.table().take_new() {
+                conns.insert(handle, IoConn::new(conn, brokers, &shared.profile));
             }
         }
         for event in events.iter() {

@@ -6,7 +6,7 @@
 //!  application threads                 I/O thread (one per process)
 //!  ──────────────────                  ─────────────────────────────
 //!  Driver::publish ──lock──► Conn ◄──lock per socket call── service.rs
-//!   (encodes into the       (core Client,                    │  link.rs (Link: TCP now, TLS later)
+//!   (encodes into the       (core Client,                    │  link.rs (Link: TCP, TLS in tls.rs)
 //!    outbound buffer)        filters)                        │  dns.rs  (one resolver thread)
 //!                                │ events                    │
 //!                                ▼                           │
@@ -29,6 +29,8 @@ mod io_thread;
 pub mod link;
 mod service;
 mod table;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -83,7 +85,7 @@ impl Profile {
         max_pending_events: 16 << 10,
         network_up: false,
         read_chunk: 1 << 10,
-        write_chunk: 2 << 10,
+        write_chunk: 1 << 10,
         io_stack_size: 12 << 10,
         dns_stack_size: 6 << 10,
     };
@@ -124,7 +126,44 @@ pub struct OpenOptions {
     pub clean_session: Option<bool>,
     /// Published by the broker when the link is lost without DISCONNECT.
     pub will: Option<WillOptions>,
+    /// Failover: brokers tried after the address given to `open`, in
+    /// order, wrapping around; each failed attempt or lost link moves to
+    /// the next, and the reconnect delay comes once per round over them.
+    /// At most [`MAX_BROKERS`].
+    pub brokers: Vec<Broker>,
+    /// TLS over the TCP link (needs the feature `tls`; without it, `open`
+    /// refuses a connection that asks for TLS).
+    pub tls: Option<TlsOptions>,
 }
+
+/// The `tls` of `OpenOptions`. PEM texts are contents, not file names.
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// The CAs to trust, instead of the system's roots (one or more
+    /// certificates).
+    pub ca: Option<Vec<u8>>,
+    /// A client certificate chain for mutual TLS (leaf first), with `key`.
+    pub cert: Option<Vec<u8>>,
+    /// The private key of `cert` (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<Vec<u8>>,
+    /// The name the server's certificate must carry; the host by default.
+    pub server_name: Option<String>,
+    /// `Some(false)` turns certificate checks off: any certificate of any
+    /// name is taken, so anyone on the path can read and change the
+    /// traffic. For tests only. Default true.
+    pub reject_unauthorized: Option<bool>,
+}
+
+/// One broker address of `OpenOptions::brokers`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Broker {
+    pub host: String,
+    pub port: u16,
+}
+
+/// The most entries of `OpenOptions::brokers` (besides the address given
+/// to `open`).
+pub const MAX_BROKERS: usize = mqtt_core::rotation::MAX_BROKERS - 1;
 
 /// The will message of `OpenOptions`.
 #[derive(Clone, Debug)]
@@ -171,6 +210,35 @@ impl Shared {
     fn table(&self) -> MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// A bad filter's reason says it is the filter (`$share/...` included).
+fn filter_error(e: mqtt_core::ClientError) -> DriverError {
+    match e {
+        mqtt_core::ClientError::Topic(t) => DriverError::InvalidFilter(t.reason()),
+        e => DriverError::Client(e),
+    }
+}
+
+/// The failover list checked in one place: each host as `open`'s, each
+/// port from 1, at most [`MAX_BROKERS`] entries.
+fn check_brokers(brokers: &[Broker]) -> Result<Vec<(host::Host, u16)>, DriverError> {
+    if brokers.len() > MAX_BROKERS {
+        return Err(DriverError::InvalidOption("brokers: at most 16 entries (after the address given to open)"));
+    }
+    let mut out = Vec::with_capacity(brokers.len());
+    for (index, b) in brokers.iter().enumerate() {
+        let h = match host::parse_host(&b.host) {
+            Ok(h) => h,
+            Err(DriverError::InvalidHost(why)) => return Err(DriverError::InvalidBroker { index, why }),
+            Err(e) => return Err(e),
+        };
+        if b.port == 0 {
+            return Err(DriverError::InvalidBroker { index, why: "port must be an integer from 1 to 65535" });
+        }
+        out.push((h, b.port));
+    }
+    Ok(out)
 }
 
 /// The process's MQTT connections and the thread that serves them.
@@ -244,10 +312,14 @@ impl Driver {
         if !self.shared.network_up.load(Ordering::Acquire) {
             return Err(DriverError::NetworkDown);
         }
-        let host = host::parse_host(host)?;
+        let first = host::parse_host(host)?;
         if port == 0 {
             return Err(DriverError::InvalidPort);
         }
+        let brokers = check_brokers(&opts.brokers)?;
+        // Each broker's own host name is what its certificate is checked
+        // against (unless `servername` pins one).
+        let transport = link::Transport::new(opts.tls.as_ref(), &first)?;
         // Named here: the core's encoder would only say "a field is too long".
         let too_long = |s: Option<&[u8]>| s.is_some_and(|s| s.len() > usize::from(u16::MAX));
         if too_long(Some(client_id.as_bytes())) {
@@ -289,6 +361,8 @@ impl Driver {
             None => sizes.inbound,
         };
         config.max_inbound_packet = inbound;
+        // At most 17: checked above.
+        config.brokers = u8::try_from(brokers.len() + 1).unwrap_or(u8::MAX);
         let connect_len = config.connect_len()?;
         // Zeroed allocations: pages never touched cost no memory.
         let storage = Storage {
@@ -309,7 +383,11 @@ impl Driver {
             }
             let handle = t.next_handle();
             client.connect(self.shared.now())?;
-            t.insert(Arc::new(Conn::new(handle, client, sink)), host, port);
+            let mut named = vec![Broker { host: host.to_owned(), port }];
+            named.extend(opts.brokers.iter().cloned());
+            let mut parsed = vec![(first, port)];
+            parsed.extend(brokers);
+            t.insert(Arc::new(Conn::new(handle, client, sink, named, transport)), parsed);
             self.shared.opened.store(true, Ordering::Release);
             handle
         };
@@ -363,7 +441,7 @@ impl Driver {
     /// the packet id.
     pub fn subscribe(&self, conn: Handle, filter: &str, qos: QoS) -> Result<u16, DriverError> {
         let id = self.with(conn, |c| {
-            let id = c.client.subscribe(&[(filter, qos)])?;
+            let id = c.client.subscribe(&[(filter, qos)]).map_err(filter_error)?;
             c.filters.insert(id, filter.to_owned());
             Ok(id)
         })?;
@@ -374,7 +452,7 @@ impl Driver {
     /// Queues an UNSUBSCRIBE; `Event::Unsubscribed` carries its UNSUBACK.
     pub fn unsubscribe(&self, conn: Handle, filter: &str) -> Result<u16, DriverError> {
         let id = self.with(conn, |c| {
-            let id = c.client.unsubscribe(&[filter])?;
+            let id = c.client.unsubscribe(&[filter]).map_err(filter_error)?;
             c.filters.insert(id, filter.to_owned());
             Ok(id)
         })?;
@@ -453,5 +531,28 @@ impl Driver {
     /// Handles not yet explicitly disconnected.
     pub fn live_connections(&self) -> usize {
         self.shared.table().live
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(host: &str, port: u16) -> Broker {
+        Broker { host: host.to_owned(), port }
+    }
+
+    #[test]
+    fn the_brokers_list_is_checked_in_one_place_with_reasons_naming_the_entry() {
+        let reason = |list: &[Broker]| check_brokers(list).unwrap_err().to_string();
+        assert_eq!(reason(&[b("a", 1), b("", 1)]), "brokers[1].host must not be empty");
+        assert_eq!(reason(&[b("a", 0)]), "brokers[0].port must be an integer from 1 to 65535");
+        assert!(reason(&[b("a:1883", 1)]).starts_with("brokers[0].host must not include a port"));
+        assert!(reason(&vec![b("a", 1); MAX_BROKERS + 1]).starts_with("brokers: at most 16 entries"));
+        let ok = check_brokers(&vec![b("a", 1); MAX_BROKERS]).unwrap();
+        assert_eq!(ok.len(), MAX_BROKERS);
+        assert_eq!(check_brokers(&[b("[::1]", 1883)]).unwrap(), [(host::Host::Ip("::1".parse().unwrap()), 1883)]);
+        // With open's own address, the list fits the core's rotation.
+        assert_eq!(MAX_BROKERS + 1, mqtt_core::rotation::MAX_BROKERS);
     }
 }

@@ -14,7 +14,7 @@ use mqtt_core::{DisconnectReason, LinkAction, State};
 use crate::conn::{Conn, ConnInner};
 use crate::events::Event;
 use crate::host::Host;
-use crate::link::{Link, TcpLink};
+use crate::link::{AnyLink, Link, TlsError};
 use crate::{Profile, Shared};
 
 /// Does the client want a link in this state (one opening, up or closing)?
@@ -27,10 +27,13 @@ const READS_PER_TURN: usize = 16;
 
 pub(crate) struct IoConn {
     pub conn: Arc<Conn>,
-    host: Host,
-    port: u16,
-    link: Option<TcpLink>,
-    /// TCP connect (or, later, a TLS handshake) under way.
+    /// The address given to `open`, then `OpenOptions::brokers`: the core
+    /// says which one each attempt goes to.
+    brokers: Vec<(Host, u16)>,
+    /// The broker of the current attempt (an index into `brokers`).
+    broker: usize,
+    link: Option<AnyLink>,
+    /// TCP connect (and the TLS handshake, if any) under way.
     connecting: bool,
     /// Readiness seen and not yet used up (edge-triggered poll).
     readable: bool,
@@ -40,6 +43,8 @@ pub(crate) struct IoConn {
     resolving: bool,
     /// Addresses of this attempt not tried yet.
     addrs: Vec<SocketAddr>,
+    /// The address being connected to, named in a failure's reason.
+    addr: Option<SocketAddr>,
     /// Read from the socket, not yet taken by the client.
     scratch: Box<[u8]>,
     scratch_start: usize,
@@ -61,11 +66,11 @@ pub(crate) struct IoConn {
 }
 
 impl IoConn {
-    pub fn new(conn: Arc<Conn>, host: Host, port: u16, profile: &Profile) -> IoConn {
+    pub fn new(conn: Arc<Conn>, brokers: Vec<(Host, u16)>, profile: &Profile) -> IoConn {
         IoConn {
             conn,
-            host,
-            port,
+            brokers,
+            broker: 0,
             link: None,
             connecting: false,
             readable: false,
@@ -73,6 +78,7 @@ impl IoConn {
             attempt: 0,
             resolving: false,
             addrs: Vec::new(),
+            addr: None,
             scratch: vec![0; profile.read_chunk].into_boxed_slice(),
             scratch_start: 0,
             scratch_end: 0,
@@ -129,7 +135,7 @@ impl IoConn {
                 self.connect_next(registry, shared, None);
             }
             Err(e) => {
-                let name = match &self.host {
+                let name = match &self.brokers[self.broker].0 {
                     Host::Name(n) => n.as_str(),
                     Host::Ip(_) => "",
                 };
@@ -140,15 +146,19 @@ impl IoConn {
 
     fn open(&mut self, registry: &Registry, shared: &Shared) {
         self.attempt += 1;
-        match &self.host {
+        // The core counts the rounds over the brokers; an index past the
+        // list cannot happen (the core's count is the list's length).
+        self.broker = usize::from(self.conn.lock().client.broker()).min(self.brokers.len() - 1);
+        let (host, port) = &self.brokers[self.broker];
+        match host {
             Host::Ip(ip) => {
-                self.addrs = vec![SocketAddr::new(*ip, self.port)];
+                self.addrs = vec![SocketAddr::new(*ip, *port)];
                 self.connect_next(registry, shared, None);
             }
             Host::Name(name) => {
                 self.resolving = true;
                 if let Err(e) =
-                    shared.resolver.resolve(self.conn.handle, self.attempt, name, self.port, &shared.on_resolved)
+                    shared.resolver.resolve(self.conn.handle, self.attempt, name, *port, &shared.on_resolved)
                 {
                     self.resolving = false;
                     self.fail(shared, DisconnectReason::ConnectFailed, e.to_string());
@@ -158,30 +168,42 @@ impl IoConn {
     }
 
     /// Tries the next address of this attempt; fails the attempt when none
-    /// is left (with the last error seen).
+    /// is left (with the last error seen, and the address it came from).
     fn connect_next(&mut self, registry: &Registry, shared: &Shared, mut last_error: Option<std::io::Error>) {
         self.drop_link(registry);
+        let mut failed_at = self.addr.take().filter(|_| last_error.is_some());
         while let Some(addr) = self.addrs.pop() {
             let token = self.token();
-            let started = TcpLink::connect(addr).and_then(|mut l| l.register(registry, token).map(|()| l));
+            let host = &self.brokers[self.broker].0;
+            let started =
+                self.conn.transport.connect(addr, host).and_then(|mut l| l.register(registry, token).map(|()| l));
             match started {
                 Ok(l) => {
                     self.link = Some(l);
+                    self.addr = Some(addr);
                     self.connecting = true;
                     self.write_blocked = true;
                     return;
                 }
-                Err(e) => last_error = Some(e),
+                Err(e) => (last_error, failed_at) = (Some(e), Some(addr)),
             }
         }
-        let detail = last_error.map_or_else(|| "no address".to_owned(), |e| e.to_string());
-        self.fail(shared, DisconnectReason::ConnectFailed, detail);
+        match (last_error, failed_at) {
+            // A TLS refusal's text is the whole reason ("TLS: certificate expired").
+            (Some(e), _) if TlsError::of(&e).is_some() => self.fail_io(shared, DisconnectReason::ConnectFailed, &e),
+            (Some(e), Some(a)) => self.fail(shared, DisconnectReason::ConnectFailed, format!("{a}: {e}")),
+            (Some(e), None) => self.fail_io(shared, DisconnectReason::ConnectFailed, &e),
+            (None, _) => self.fail(shared, DisconnectReason::ConnectFailed, "no address".to_owned()),
+        }
     }
 
     fn drop_link(&mut self, registry: &Registry) {
         self.flush_staged();
         self.write_parting();
         if let Some(mut l) = self.link.take() {
+            if !self.connecting {
+                l.close();
+            }
             l.deregister(registry);
         }
         self.connecting = false;
@@ -208,14 +230,26 @@ impl IoConn {
                 _ => break,
             }
         }
+        // What the link itself still holds (TLS records).
+        let _ = l.flush();
     }
 
     /// The link failed under the client (not through its own decision).
     /// What was read and not yet handed over still goes to the client:
     /// whole PUBLISHes received before a reset are delivered, not dropped.
     fn fail(&self, shared: &Shared, reason: DisconnectReason, detail: String) {
+        self.fail_as(shared, reason, detail, false);
+    }
+
+    /// `fail` with an I/O error, which may be TLS's own refusal.
+    fn fail_io(&self, shared: &Shared, reason: DisconnectReason, e: &std::io::Error) {
+        self.fail_as(shared, reason, e.to_string(), TlsError::of(e).is_some());
+    }
+
+    fn fail_as(&self, shared: &Shared, reason: DisconnectReason, detail: String, tls: bool) {
         let mut c = self.conn.lock();
         c.last_io_error = Some(detail);
+        c.tls_failed = tls;
         c.client.handle_link_down(shared.now(), reason);
         let mut rest = &self.scratch[self.scratch_start..self.scratch_end];
         loop {
@@ -238,6 +272,7 @@ impl IoConn {
                 self.connecting = false;
                 self.write_blocked = false;
                 self.addrs.clear();
+                self.addr = None;
                 self.conn.lock().client.handle_link_up(shared.now());
             }
             Ok(false) => self.write_blocked = true,
@@ -323,7 +358,7 @@ impl IoConn {
             self.finished = true;
             let cause = DisconnectReason::Requested;
             let abandoned = self.conn.lock().client.abandoned();
-            let event = Event::Disconnected { reason: cause.reason(), cause, last: true, abandoned };
+            let event = Event::Disconnected { reason: cause.reason(), cause, tls: false, last: true, abandoned };
             self.conn.sink.event(self.conn.handle, event);
         }
     }
@@ -389,18 +424,23 @@ impl IoConn {
     fn write(&mut self, shared: &Shared) -> bool {
         let mut progress = false;
         while !self.write_blocked && self.link.is_some() {
-            if self.staged_start == self.staged_end && !self.stage(shared) {
-                break;
-            }
-            progress = true;
+            let staged = self.staged_start < self.staged_end || self.stage(shared);
             let Some(l) = &mut self.link else { break };
-            match l.write(&self.staged[self.staged_start..self.staged_end]) {
+            let written = if staged {
+                progress = true;
+                l.write(&self.staged[self.staged_start..self.staged_end])
+            } else {
+                // Nothing new: what the link itself still holds (TLS
+                // records the socket did not take) goes out now.
+                l.flush().map(|()| 0)
+            };
+            match written {
                 Ok(0) => break,
                 Ok(n) => self.staged_start += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => self.write_blocked = true,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.fail(shared, DisconnectReason::NetworkError, e.to_string());
+                    self.fail_io(shared, DisconnectReason::NetworkError, &e);
                     return true;
                 }
             }
@@ -482,7 +522,7 @@ impl IoConn {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => self.readable = false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.fail(shared, DisconnectReason::NetworkError, e.to_string());
+                    self.fail_io(shared, DisconnectReason::NetworkError, &e);
                     return true;
                 }
             }

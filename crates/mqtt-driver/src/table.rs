@@ -7,12 +7,18 @@ use crate::conn::Conn;
 use crate::events::Handle;
 use crate::host::Host;
 
+/// The address given to `open`, then the failover brokers, parsed.
+pub(crate) type Brokers = Vec<(Host, u16)>;
+
+/// A connection the I/O thread has not set up yet.
+pub(crate) type NewConn = (Handle, Arc<Conn>, Brokers);
+
 pub(crate) struct Table {
     /// At most a profile's few connections (plus closing ones): a scan of
     /// this short list beats hashing on the per-call path.
     conns: Vec<(Handle, Arc<Conn>)>,
     /// Opened since the I/O thread last looked: it sets up their links.
-    new: Vec<(Handle, Arc<Conn>, Host, u16)>,
+    new: Vec<NewConn>,
     next_handle: Handle,
     /// Handles not yet explicitly disconnected.
     pub live: usize,
@@ -27,19 +33,19 @@ impl Table {
         self.next_handle
     }
 
-    pub fn insert(&mut self, conn: Arc<Conn>, host: Host, port: u16) {
+    pub fn insert(&mut self, conn: Arc<Conn>, brokers: Brokers) {
         let handle = conn.handle;
         self.next_handle = handle + 1;
         self.live += 1;
         self.conns.push((handle, conn.clone()));
-        self.new.push((handle, conn, host, port));
+        self.new.push((handle, conn, brokers));
     }
 
     pub fn get(&self, handle: Handle) -> Option<Arc<Conn>> {
         self.conns.iter().find(|(h, _)| *h == handle).map(|(_, c)| c.clone())
     }
 
-    pub fn take_new(&mut self) -> Vec<(Handle, Arc<Conn>, Host, u16)> {
+    pub fn take_new(&mut self) -> Vec<NewConn> {
         std::mem::take(&mut self.new)
     }
 

@@ -11,6 +11,7 @@ use crate::outbound::{ControlQueue, OutboundQueue};
 pub use crate::pending::PendingKind;
 use crate::pending::PendingTable;
 use crate::reconnect::ReconnectSchedule;
+use crate::rotation::BrokerRotation;
 
 const PINGREQ: [u8; 2] = [0xc0, 0x00];
 const DISCONNECT: [u8; 2] = [0xe0, 0x00];
@@ -141,6 +142,7 @@ pub struct LinkMachine<B> {
     clean_session: bool,
     pub pending: PendingTable<B>,
     pub schedule: ReconnectSchedule,
+    pub brokers: BrokerRotation,
     pub auto_reconnect: bool,
     pub events: EventRing,
 
@@ -200,6 +202,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
             clean_session: config.clean_session,
             pending: PendingTable::new(pending),
             schedule: ReconnectSchedule::new(),
+            brokers: BrokerRotation::new(config.brokers),
             auto_reconnect: false,
             events: EventRing::new(),
             keep_alive_ms,
@@ -276,10 +279,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
         self.close == ClosePhase::Closed { graceful: true }
     }
 
-    /// When the next attempt is due, if one is scheduled.
+    /// When the next attempt is due, if one is scheduled: the schedule's
+    /// delay before a round, the floor between the brokers of a round.
     fn reconnect_due(&self) -> Option<u64> {
-        self.reconnect_pending
-            .then(|| self.lost_at + (self.schedule.current_delay_ms() as u64).max(MIN_RECONNECT_DELAY_MS))
+        let delay = if self.brokers.mid_round() { 0 } else { self.schedule.current_delay_ms() as u64 };
+        self.reconnect_pending.then(|| self.lost_at + delay.max(MIN_RECONNECT_DELAY_MS))
     }
 
     pub fn set_receive_paused(&mut self, now: u64, paused: bool) {
@@ -314,6 +318,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
         self.reconnect_pending = false;
         self.parting.clear();
         self.attempt_deadline = Some(now + self.connect_timeout_ms);
+        self.brokers.on_attempt();
     }
 
     /// Queues a SUBSCRIBE or UNSUBSCRIBE built by `build` around a fresh id.
@@ -480,6 +485,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
             return;
         }
         self.events.push(reason);
+        self.brokers.on_failure();
         self.reconnect_pending = self.auto_reconnect;
     }
 
@@ -489,7 +495,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
 
     pub fn handle_timeout(&mut self, now: u64) {
         if self.reconnect_due().is_some_and(|t| now >= t) && self.link == Link::Down {
-            self.schedule.advance();
+            // The schedule moves on per round, not per broker.
+            if !self.brokers.mid_round() {
+                self.schedule.advance();
+            }
             self.start_attempt(now);
         }
         if self.close_deadline.is_some_and(|t| now >= t) && self.link != Link::Down {
@@ -688,6 +697,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LinkMachine<B> {
         self.link = Link::Up;
         self.attempt_deadline = None;
         self.schedule.reset();
+        self.brokers.on_connected();
         self.last_send = now;
         self.last_recv = now;
         // A new session (asked for, or the server lost the old one): the

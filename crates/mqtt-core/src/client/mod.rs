@@ -191,6 +191,18 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Client<B> {
         self.machine.auto_reconnect
     }
 
+    /// The broker (index into the configured list, from 0) of the current
+    /// or last attempt: the one `LinkAction::Open` means.
+    pub fn broker(&self) -> u8 {
+        self.machine.brokers.current()
+    }
+
+    /// The broker of the last CONNACK accepted: the one a `Connected`
+    /// event is about (even if that link failed since the event was queued).
+    pub fn connected_broker(&self) -> u8 {
+        self.machine.brokers.answered()
+    }
+
     // ---- what the application asks ----
 
     /// Starts the first attempt (or a new one after `Disconnected`).

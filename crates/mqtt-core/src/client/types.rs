@@ -25,6 +25,10 @@ pub struct Config<'a> {
     /// The largest packet accepted from the server; 0 means the size of the
     /// inbound buffer (it can never be more).
     pub max_inbound_packet: usize,
+    /// Brokers to rotate over (failover), 1 to `rotation::MAX_BROKERS`:
+    /// each failed attempt or lost link moves to the next, and the
+    /// reconnect schedule's delay comes once per round over them.
+    pub brokers: u8,
 }
 
 impl<'a> Config<'a> {
@@ -40,6 +44,7 @@ impl<'a> Config<'a> {
             pingresp_timeout_ms: 0,
             disconnect_grace_ms: 2_000,
             max_inbound_packet: 0,
+            brokers: 1,
         }
     }
 }
