@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import { connect as mqttjsConnect } from 'mqtt';
 import { connect, connectAsync, type MqttClient } from '../bindings/typescript/compat';
 import { startMosquitto, type Mosquitto } from './helpers/mosquitto';
+import { makeCerts, startTlsMosquitto } from './helpers/tls';
 import { runTs, ROOT } from './helpers/run';
 import { sleep, waitFor } from './helpers/wait';
 
@@ -185,10 +186,13 @@ test.serial('publish beyond the bound of the wait queue gets an error that names
 });
 
 test.serial('bad input: a TypeError naming the argument, or an error that says what is not supported', async (t) => {
-  t.throws(() => connect('mqtts://127.0.0.1:8883'), { message: /TLS \(mqtts:\/\/\) is not supported/ });
   t.throws(() => connect('wss://127.0.0.1'), { message: /WebSocket .* not supported/ });
-  t.throws(() => connect('mqtt://127.0.0.1', { servers: [{ host: 'a', port: 1 }] }), { message: /failover.*servers.*not supported/ });
-  t.throws(() => connect('mqtt://127.0.0.1', { ca: 'x' }), { message: /TLS \(option "ca"\)/ });
+  t.throws(() => connect('mqtts://127.0.0.1', { pfx: Buffer.alloc(1) }), { message: /pfx.* not supported/ });
+  t.throws(() => connect('mqtt://127.0.0.1', { ca: 'x' }), { instanceOf: TypeError, message: /^options.ca is a TLS option: use an mqtts:\/\/ URL/ });
+  t.throws(() => connect('mqtt://127.0.0.1', { servers: [{ host: 'a', port: 1, protocol: 'mqtts' }] }), { message: /mixing TLS and plain TCP/ });
+  t.throws(() => connect('mqtt://127.0.0.1', { servers: [{ host: 1 as unknown as string }] }), { instanceOf: TypeError, message: /^options.servers\[0\].host/ });
+  t.throws(() => connect('mqtt://127.0.0.1', { servers: [] }), { instanceOf: TypeError, message: /^options.servers/ });
+  t.throws(() => connect('gopher://127.0.0.1'), { instanceOf: TypeError, message: /^protocol/ });
   t.throws(() => connect('mqtt://127.0.0.1', { protocolVersion: 5 }), { message: /protocolVersion 5/ });
   t.throws(() => connect('not a url'), { instanceOf: TypeError, message: /url/ });
   t.throws(() => connect('mqtt://127.0.0.1', { reconnectPeriod: -1 }), { instanceOf: TypeError, message: /reconnectPeriod/ });
@@ -301,4 +305,37 @@ test.serial('options map onto open(): clean: false keeps the session (sessionPre
   t.regex(err.message, /keep/i);
   await bad.endAsync();
   t.true(bad.disconnected);
+});
+
+test.serial('mqtts:// with MQTT.js TLS options (ca) connects and round-trips; a wrong CA is an error event that says why', async (t) => {
+  const certs = await makeCerts();
+  t.teardown(() => certs.remove());
+  const env = await startTlsMosquitto(certs);
+  if (!env) return t.pass('mosquitto not installed');
+  t.teardown(() => env.broker.stop());
+  const topic = `tls/${process.pid}`;
+  const client = await connectAsync(`mqtts://127.0.0.1:${env.ports.tls}`, { ca: Buffer.from(certs.ca), reconnectPeriod: 0 });
+  await client.subscribeAsync(topic, { qos: 1 });
+  const got = new Promise<string>((resolve) => client.once('message', (_t, p) => resolve(p.toString())));
+  await client.publishAsync(topic, 'over TLS', { qos: 1 });
+  t.is(await got, 'over TLS');
+  await client.endAsync();
+
+  const refused = connect(`mqtts://127.0.0.1:${env.ports.tls}`, { ca: certs.otherCa, reconnectPeriod: 0 });
+  const err = await new Promise<Error>((resolve) => refused.once('error', resolve));
+  t.regex(err.message, /certificate|CA|issuer/i);
+  await refused.endAsync();
+});
+
+test.serial('servers: the first is down, the client connects to the next one (open\'s brokers)', async (t) => {
+  if (!broker) return t.pass('mosquitto not installed');
+  const gone = await startMosquitto();
+  if (!gone) return t.pass('mosquitto not installed');
+  const downPort = gone.port;
+  await gone.stop();
+  const client = connect({ servers: [{ host: '127.0.0.1', port: downPort }, { host: '127.0.0.1', port: broker.port }], reconnectPeriod: 100 });
+  client.on('error', () => {}); // the first server refuses
+  await new Promise((resolve) => client.once('connect', resolve));
+  t.true(client.connected);
+  await client.endAsync();
 });

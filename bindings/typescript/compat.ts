@@ -17,9 +17,10 @@
 // - messages(filter): an async iterator that holds event delivery while
 //   its consumer is behind (see message-stream.ts).
 //
-// Not in this build: TLS (mqtts://, ca/cert/key), WebSocket, MQTT 3.1 and
-// 5, and `servers` (broker failover): each is refused with an error that
-// says so, never ignored.
+// TLS (mqtts://, ca/cert/key/servername/rejectUnauthorized) maps to
+// open()'s `tls`, `servers` to its `brokers`. Not in this build: WebSocket,
+// PKCS#12 (pfx), MQTT 3.1 and 5: each is refused with an error that says
+// so, never ignored.
 
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
@@ -30,7 +31,7 @@ import { deliveryHold } from './delivery-hold.js';
 export type QoS = 0 | 1 | 2;
 
 export interface IClientOptions {
-  /** 'mqtt' or 'tcp' (plain TCP); the URL's scheme wins. */
+  /** 'mqtt'/'tcp' (plain TCP) or 'mqtts'/'ssl'/'tls'; the URL's scheme wins. */
   protocol?: string;
   host?: string;
   hostname?: string;
@@ -58,8 +59,18 @@ export interface IClientOptions {
    * handle API has no room; default 16 MiB. Beyond it publish fails.
    */
   queueLimitBytes?: number;
-  /** Not supported in this build (broker failover): refused. */
-  servers?: { host: string; port: number }[];
+  /**
+   * Failover: tried in order from the first (which replaces the URL's
+   * host and port), moving on after each failure (open()'s `brokers`).
+   */
+  servers?: { host: string; port?: number; protocol?: string }[];
+  /** TLS (with mqtts://): PEM contents, as strings or Buffers. */
+  ca?: string | Uint8Array | (string | Uint8Array)[];
+  cert?: string | Uint8Array | (string | Uint8Array)[];
+  key?: string | Uint8Array;
+  servername?: string;
+  /** false turns every certificate check off (tests only). */
+  rejectUnauthorized?: boolean;
   [other: string]: unknown;
 }
 
@@ -119,8 +130,8 @@ const DEFAULT_QUEUE_LIMIT = 16 * 1024 * 1024;
 const ENTRY_OVERHEAD = 64;
 /** A -1 that means "no room now": retry on `drain` (reasons from mqtt-core's ClientError). */
 const NO_ROOM = /try again later|packet identifiers are in use/;
-/** Causes of `disconnected` that MQTT.js reports as an `error` too (socket errors, CONNACK refusal). */
-const ERROR_CAUSES = new Set<MqttDisconnected['cause']>(['connect-failed', 'connect-timeout', 'refused']);
+/** Causes of `disconnected` that MQTT.js reports as an `error` too (socket and TLS errors, CONNACK refusal). */
+const ERROR_CAUSES = new Set<MqttDisconnected['cause']>(['connect-failed', 'connect-timeout', 'refused', 'tls']);
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
@@ -148,6 +159,30 @@ const notSupported = (what: string): Error =>
 interface Target {
   host: string;
   port: number;
+  /** TLS options for open(), or undefined for plain TCP */
+  tls: MqttOpenOptions['tls'];
+  /** failover: `servers` after the first, as open()'s `brokers` */
+  brokers: { host: string; port: number }[];
+}
+
+const TLS_SCHEMES = new Set(['mqtts', 'ssl', 'tls']);
+const PLAIN_SCHEMES = new Set(['mqtt', 'tcp']);
+
+function checkScheme(protocol: string, name: string): boolean {
+  if (TLS_SCHEMES.has(protocol)) return true;
+  if (PLAIN_SCHEMES.has(protocol)) return false;
+  if (protocol === 'ws' || protocol === 'wss') throw notSupported(`WebSocket (${protocol}://)`);
+  throw new TypeError(`${name} must be mqtt, tcp, mqtts, ssl or tls, got "${protocol}"`);
+}
+
+/** MQTT.js's TLS options (ca, cert, key, servername, rejectUnauthorized) as open()'s `tls`. */
+function tlsOptions(o: IClientOptions): NonNullable<MqttOpenOptions['tls']> {
+  if (o.pfx !== undefined) throw notSupported('TLS option "pfx" (PKCS#12; pass PEM ca/cert/key)');
+  const tls: Record<string, unknown> = {};
+  for (const name of ['ca', 'cert', 'key', 'servername', 'rejectUnauthorized']) {
+    if (o[name] !== undefined) tls[name] = o[name];
+  }
+  return tls as NonNullable<MqttOpenOptions['tls']>;
 }
 
 /** Reads where to connect from the URL and options; refuses what this build cannot do. */
@@ -168,32 +203,46 @@ function target(url: string | undefined, o: IClientOptions): Target {
     if (u.username !== '' && o.username === undefined) o.username = decodeURIComponent(u.username);
     if (u.password !== '' && o.password === undefined) o.password = decodeURIComponent(u.password);
   }
-  switch (protocol ?? 'mqtt') {
-    case 'mqtt':
-    case 'tcp':
-      break;
-    case 'mqtts':
-    case 'ssl':
-    case 'tls':
-      throw notSupported(`TLS (${protocol}://)`);
-    case 'ws':
-    case 'wss':
-      throw notSupported(`WebSocket (${protocol}://)`);
-    default:
-      throw new TypeError(`protocol must be mqtt or tcp, got "${protocol}"`);
+  if (protocol !== undefined && typeof protocol !== 'string') throw typeError('options.protocol', 'a string', protocol);
+  const secure = checkScheme(protocol ?? 'mqtt', 'protocol');
+  if (!secure) {
+    // On a plain link these would be ignored by MQTT.js; here they say the program expects TLS.
+    for (const name of ['ca', 'cert', 'key', 'pfx']) {
+      if (o[name] !== undefined) throw new TypeError(`options.${name} is a TLS option: use an mqtts:// URL (or protocol 'mqtts')`);
+    }
   }
-  for (const tls of ['ca', 'cert', 'key', 'pfx']) {
-    if (o[tls] !== undefined) throw notSupported(`TLS (option "${tls}")`);
-  }
-  if (o.servers !== undefined) throw notSupported('broker failover (option "servers")');
   if (o.protocolVersion !== undefined && o.protocolVersion !== 4) {
     throw notSupported(`protocolVersion ${String(o.protocolVersion)} (only 4, MQTT 3.1.1)`);
   }
+  const defaultPort = secure ? 8883 : 1883;
+  let brokers: { host: string; port: number }[] = [];
+  if (o.servers !== undefined) {
+    // MQTT.js tries servers[0] first and moves on along the list: open() with
+    // the first and `brokers` for the rest does the same in the driver.
+    if (!Array.isArray(o.servers) || o.servers.length === 0) {
+      throw typeError('options.servers', 'a non-empty array of { host, port }', o.servers);
+    }
+    const list = o.servers.map((sv: unknown, i: number) => {
+      if (!isObject(sv)) throw typeError(`options.servers[${i}]`, 'an object { host, port }', sv);
+      if (typeof sv.host !== 'string') throw typeError(`options.servers[${i}].host`, 'a string', sv.host);
+      if (sv.port !== undefined && typeof sv.port !== 'number') throw typeError(`options.servers[${i}].port`, 'a number', sv.port);
+      if (sv.protocol !== undefined) {
+        if (typeof sv.protocol !== 'string') throw typeError(`options.servers[${i}].protocol`, 'a string', sv.protocol);
+        if (checkScheme(sv.protocol, `options.servers[${i}].protocol`) !== secure) {
+          throw notSupported(`mixing TLS and plain TCP in options.servers (servers[${i}] is ${sv.protocol})`);
+        }
+      }
+      return { host: sv.host, port: (sv.port as number | undefined) ?? port ?? defaultPort };
+    });
+    host = list[0].host;
+    port = list[0].port;
+    brokers = list.slice(1);
+  }
   if (host === undefined) host = 'localhost';
   if (typeof host !== 'string') throw typeError('options.host', 'a string', host);
-  if (port === undefined) port = 1883;
+  if (port === undefined) port = defaultPort;
   if (typeof port !== 'number') throw typeError('options.port', 'a number', port);
-  return { host, port };
+  return { host, port, tls: secure ? tlsOptions(o) : undefined, brokers };
 }
 
 function randomClientId(): string {
@@ -296,6 +345,8 @@ export class MqttClient extends EventEmitter {
     const out: MqttOpenOptions = { connectTimeoutMs: o.connectTimeout ?? 30_000 };
     if (o.keepalive !== undefined) out.keepAlive = o.keepalive;
     if (o.clean !== undefined) out.cleanSession = o.clean;
+    if (this.target.tls !== undefined) out.tls = this.target.tls;
+    if (this.target.brokers.length > 0) out.brokers = this.target.brokers;
     if (o.will !== undefined) {
       if (!isObject(o.will)) throw typeError('options.will', 'an object { topic, payload, qos, retain }', o.will);
       out.will = { topic: o.will.topic, payload: o.will.payload, qos: o.will.qos, retain: o.will.retain };
@@ -774,7 +825,7 @@ interface FilteredStream extends MessageStream<IMessage> {
 /**
  * Connects like MQTT.js's connect(): `connect('mqtt://host:1883', options)`
  * or `connect(options)`. Returns the client at once; `connect` fires on
- * CONNACK. TLS, WebSocket and `servers` are refused in this build.
+ * CONNACK. WebSocket, pfx and MQTT 3.1/5 are refused in this build.
  */
 export function connect(url?: string | IClientOptions, options?: IClientOptions): MqttClient {
   if (isObject(url) && options === undefined) {
