@@ -277,8 +277,18 @@ interface PendingUnsub {
 }
 
 interface PendingPublish {
-  packet: IPublishPacket;
-  cb: PacketCallback | undefined;
+  id: number;
+  p: QueuedPublish;
+}
+
+/** The packet a publish callback gets; made only when there is a callback. */
+function sentPacket(p: QueuedPublish, id: number): IPublishPacket {
+  const payload = typeof p.message === 'string'
+    ? Buffer.from(p.message)
+    : Buffer.from(p.message.buffer, p.message.byteOffset, p.message.byteLength);
+  const packet: IPublishPacket = { cmd: 'publish', topic: p.topic, payload, qos: p.qos, retain: p.retain, dup: false };
+  if (id > 0) packet.messageId = id;
+  return packet;
 }
 
 export interface MqttClient {
@@ -465,7 +475,7 @@ export class MqttClient extends EventEmitter {
     const p = this.unacked.get(packetId);
     if (p === undefined) return;
     this.unacked.delete(packetId);
-    p.cb?.(undefined, p.packet);
+    p.p.cb?.(undefined, sentPacket(p.p, p.id));
     this.maybeClose();
   }
 
@@ -535,14 +545,8 @@ export class MqttClient extends EventEmitter {
       const reason = mqtt.lastError();
       return NO_ROOM.test(reason) ? 'no-room' : new Error(reason);
     }
-    const payload = typeof p.message === 'string' ? Buffer.from(p.message) : Buffer.from(p.message.buffer, p.message.byteOffset, p.message.byteLength);
-    const packet: IPublishPacket = { cmd: 'publish', topic: p.topic, payload, qos: p.qos, retain: p.retain, dup: false };
-    if (p.qos === 0) {
-      if (p.cb !== undefined) process.nextTick(p.cb, undefined, packet);
-    } else {
-      packet.messageId = id;
-      this.unacked.set(id, { packet, cb: p.cb });
-    }
+    if (p.qos > 0) this.unacked.set(id, { id, p });
+    else if (p.cb !== undefined) process.nextTick(p.cb, undefined, sentPacket(p, 0));
     return 'sent';
   }
 
@@ -797,7 +801,7 @@ export class MqttClient extends EventEmitter {
     }
     this.failRequests(err);
     this.dropWaiting(err);
-    for (const p of this.unacked.values()) this.fail(p.cb, err);
+    for (const p of this.unacked.values()) this.fail(p.p.cb, err);
     this.unacked.clear();
   }
 
