@@ -51,6 +51,7 @@ const IMPORTS = `import mqtt, {
   type MqttSubscribed, type MqttUnsubscribed,
 } from 'mqtt-rs-client';
 import * as ns from 'mqtt-rs-client';
+import compat, { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt-rs-client/compat';
 `;
 
 const CHECKS = `
@@ -126,6 +127,35 @@ ns.publish(conn, 'sensors/temp', new Uint8Array([1, 2]), 1, true);
 ns.subscribe(conn, 'commands/#', 1);
 const state: 'connecting' | 'connected' | 'disconnected' = ns.state(conn);
 const maxConnections: number = ns.limits().maxConnections;
+
+// The compat entry ('mqtt-rs-client/compat'): MQTT.js's shape, real types.
+const copts: IClientOptions = { clientId: 'types', keepalive: 30, reconnectPeriod: 0 };
+// @ts-expect-error keepalive is a number
+const badCopts: IClientOptions = { keepalive: '30' };
+const client: MqttClient = connect('mqtt://127.0.0.1:1883', copts);
+compat.connect({ host: '127.0.0.1', port: 1883 });
+client.on('message', (topic, payload, packet) => {
+  const t: string = topic;
+  const b: Buffer = payload;
+  const p: IPublishPacket = packet;
+  // @ts-expect-error qos is a number
+  const q: string = packet.qos;
+});
+client.on('connect', (connack) => {
+  const present: boolean = connack.sessionPresent;
+});
+client.publish('t', 'p', { qos: 1 }, (err) => {});
+// @ts-expect-error qos is 0, 1 or 2
+client.publish('t', 'p', { qos: 3 });
+const granted: Promise<{ topic: string; qos: number }[]> = client.subscribeAsync({ 'a/#': { qos: 1 } });
+async function iterate(): Promise<void> {
+  for await (const m of client.messages('a/#')) {
+    const mt: string = m.topic;
+    const mp: Buffer = m.payload;
+  }
+}
+// @ts-expect-error no such method
+client.nothing();
 `;
 
 // Only where the file is CommonJS (import = require is not ESM syntax).
@@ -229,11 +259,13 @@ for (const ts of COMPILERS) {
 test('the installed package loads with require() and import', async (t) => {
   const script = [
     "const cjs = require('mqtt-rs-client');",
-    "import('mqtt-rs-client').then((esm) => console.log(JSON.stringify([",
+    "const compat = require('mqtt-rs-client/compat');",
+    "Promise.all([import('mqtt-rs-client'), import('mqtt-rs-client/compat')]).then(([esm, esmCompat]) => console.log(JSON.stringify([",
     '  typeof cjs.open, typeof cjs.default.on, typeof esm.default.open, typeof esm.publish, cjs.coreVersion() === esm.coreVersion(),',
+    '  typeof compat.connect, typeof esmCompat.connect, typeof esmCompat.default.connect, compat.MqttClient === esmCompat.MqttClient,',
     '])));',
   ].join('\n');
   const r = await run(process.execPath, ['-e', script], consumers);
   t.is(r.code, 0, r.stderr);
-  t.deepEqual(JSON.parse(r.stdout), ['function', 'function', 'function', 'function', true]);
+  t.deepEqual(JSON.parse(r.stdout), ['function', 'function', 'function', 'function', true, 'function', 'function', 'function', true]);
 });

@@ -199,7 +199,7 @@ function genericValues(): Val[] {
 // ---- the functions and their arguments ------------------------------------
 
 /** How a function reports a refusal. */
-type Kind = 'number' | 'void' | 'state' | 'lastError' | 'count' | 'limits' | 'version';
+type Kind = 'number' | 'void' | 'state' | 'lastError' | 'count' | 'limits' | 'version' | 'iterator';
 
 interface Param {
   name: string;
@@ -448,6 +448,25 @@ function specs(o: TableOptions, h: Handles, big: BigStrings, limits: api.MqttLim
     bad: [n('-1', -1), n('-0.5', -0.5), n('NaN', NaN), n('-Infinity', -Infinity), n('-Number.MAX_VALUE', -Number.MAX_VALUE)],
     edge: [n('Infinity', Infinity), n('1.5', 1.5), n('2**53', 2 ** 53), n('-0', -0), n('0', 0)],
   };
+  // messages(conn, filter?, opts?): it never reaches the broker, so text
+  // that a broker would refuse is only an edge here; a malformed filter is bad.
+  const iterFilter: Param = {
+    name: 'filter',
+    types: ['undefined', 'string'],
+    valid: `${o.prefix}/iter/#`,
+    bad: [s("''", ''), s("'a/#/b'", 'a/#/b'), s("'a+'", 'a+'), s("'#x'", '#x')],
+    edge: badText(big),
+  };
+  const hwm = (label: string, v: unknown): Val => ({ label: `{ highWaterMark: ${label} }`, v: { highWaterMark: v }, tag: 'object' });
+  const iterOpts: Param = {
+    name: 'opts',
+    types: ['undefined', 'object'],
+    // As for open's options: any object is an options object.
+    lenient: ['array-proxy', 'u8', 'u8-proxy', 'u8-fake'],
+    valid: undefined,
+    bad: [hwm('0', 0), hwm('-1', -1), hwm('1.5', 1.5), hwm('NaN', NaN), hwm('Infinity', Infinity), hwm("'10'", '10')],
+    edge: [hwm('1', 1), hwm('2**53', 2 ** 53)],
+  };
   return [
     { fn: 'open', kind: 'number', params: [host, port, clientId, options] },
     { fn: 'openAuth', kind: 'number', params: [host, port, clientId, user, pass, options] },
@@ -467,6 +486,7 @@ function specs(o: TableOptions, h: Handles, big: BigStrings, limits: api.MqttLim
     { fn: 'liveConnections', kind: 'count', params: [] },
     { fn: 'limits', kind: 'limits', params: [] },
     { fn: 'coreVersion', kind: 'version', params: [] },
+    { fn: 'messages', kind: 'iterator', params: [conn(), iterFilter, iterOpts] },
   ];
 }
 
@@ -732,6 +752,11 @@ function judge(row: Row, kind: Kind, threw: boolean, err: unknown, ret: unknown,
       return out(typeof ret === 'number' && Number.isInteger(ret) && ret >= 0 && ret <= 16 ? null : `returned ${String(ret)}`);
     case 'version':
       return out(typeof ret === 'string' && /^\d+\.\d+\.\d+/.test(ret) ? null : `returned ${String(ret)}`);
+    case 'iterator': {
+      const ok = typeof ret === 'object' && ret !== null && Symbol.asyncIterator in ret;
+      if (!ok) return out(`returned ${short(String(ret))}, not an async iterator`);
+      return out(row.expect === 'tolerate' ? null : `accepted it: returned an iterator (expected a TypeError/RangeError naming ${row.arg})`);
+    }
     case 'limits': {
       const l = ret as Record<string, unknown> | null;
       const ok = l !== null && typeof l === 'object'
@@ -823,6 +848,8 @@ export async function runTable(o: TableOptions): Promise<TableReport> {
     }
     // An accepted open() starts a connection: close it at once.
     if ((row.fn === 'open' || row.fn === 'openAuth') && typeof ret === 'number' && ret >= 0) mqtt.disconnect(ret);
+    // An accepted messages() binds the live handle's message handler: end it (which unbinds it).
+    if (row.fn === 'messages' && typeof ret === 'object' && ret !== null) await (ret as AsyncIterator<unknown>).return?.();
     if (took > report.slowest.ms) report.slowest = { ms: Math.round(took * 10) / 10, row: desc };
     const verdict = judge(row, kinds.get(row.fn)!, threw, err, ret, le);
     report.rows++;

@@ -25,6 +25,8 @@
 
 import { types } from 'node:util';
 import native = require('../../index.js');
+import { MessageStream, badFilter, topicMatches } from './message-stream.js';
+import { deliveryHold, hold, onRelease } from './delivery-hold.js';
 import type {
   MqttBroker as NativeBroker, MqttConnected, MqttDisconnected, MqttDrain, MqttLimits, MqttMessage,
   MqttOpenOptions as NativeOpenOptions, MqttOversized, MqttPublished, MqttSubscribed, MqttTlsOptions as NativeTls,
@@ -121,6 +123,8 @@ interface Conn {
   handlers: (AnyHandler | undefined)[];
   /** disconnect() was called: only the final `disconnected` is delivered */
   closing: boolean;
+  /** messages() iterators, ended with the handle */
+  streams?: Set<MessageStream<MqttMessage>>;
 }
 
 const conns = new Map<number, Conn>();
@@ -247,7 +251,6 @@ const DISPATCH_BUDGET_MS = 4;
 let current: Buffer | null = null;
 let currentAt = 0;
 let pullScheduled = false;
-
 function schedulePull(): void {
   if (!pullScheduled) {
     pullScheduled = true;
@@ -259,6 +262,7 @@ function pull(): void {
   pullScheduled = false;
   const deadline = performance.now() + DISPATCH_BUDGET_MS;
   for (;;) {
+    if (hold.count > 0) return; // held (delivery-hold.ts): its release schedules the next pull
     if (current === null || currentAt >= current.length) {
       current = native.takeEvents();
       currentAt = 0;
@@ -270,7 +274,7 @@ function pull(): void {
     }
     currentAt = dispatch(current, currentAt, deadline);
     if (current !== null && currentAt < current.length) {
-      schedulePull();
+      if (hold.count === 0) schedulePull();
       return;
     }
   }
@@ -285,6 +289,7 @@ function dispatch(b: Buffer, at: number, deadline: number): number {
   let count = 0;
   while (at + 5 <= n) {
     if ((++count & 3) === 0 && performance.now() >= deadline) return at;
+    if (hold.count > 0) return at;
     const kind = b[at];
     const conn = b[at + 1] | (b[at + 2] << 8) | (b[at + 3] << 16) | (b[at + 4] << 24);
     at += 5;
@@ -312,8 +317,11 @@ function dispatch(b: Buffer, at: number, deadline: number): number {
         at = start + u32(b, at + 6);
         if (c === undefined || (c.closing && !last)) continue;
         const dh = c.handlers[DISCONNECTED];
-        // The final event of a handle: then its handlers go.
-        if (last) conns.delete(conn);
+        // The final event of a handle: then its handlers go, and its iterators end.
+        if (last) {
+          conns.delete(conn);
+          c.streams?.forEach((s) => s.end());
+        }
         if (dh !== undefined) {
           call(dh, { conn, reason: b.toString('utf8', start, at), cause, abandoned } satisfies MqttDisconnected);
         }
@@ -386,6 +394,7 @@ function dispatch(b: Buffer, at: number, deadline: number): number {
 }
 
 native.init(schedulePull);
+onRelease(schedulePull);
 
 // ---- open / close --------------------------------------------------------
 
@@ -710,6 +719,42 @@ export function on<E extends MqttEventName>(conn: number, event: E, handler: Mqt
   return 0;
 }
 
+/**
+ * The messages of `conn` whose topic matches `filter` (default '#'), as an
+ * async iterator: `for await (const m of mqtt.messages(conn, 't/#'))`. It
+ * becomes the handle's `message` handler (like on(conn, 'message', ...))
+ * and does not subscribe. When the loop falls behind by `highWaterMark`
+ * messages (default 1000), event delivery of this thread is held
+ * until it has caught up to half: the addon then stops
+ * reading the sockets, so nothing is dropped and memory stays bounded.
+ * Every connection of the thread waits meanwhile. Each message's `bytes`
+ * is a copy (not a view of the batch). Ends after the handle's final
+ * `disconnected`, or when the loop breaks.
+ */
+export function messages(conn: number, filter = '#', opts: { highWaterMark?: number } = {}): AsyncIterableIterator<MqttMessage> {
+  checkConn(conn);
+  checkString('filter', filter);
+  const bad = badFilter(filter);
+  if (bad !== null) throw new TypeError(`filter: ${bad}`);
+  if (!isPlainObject(opts)) throw typeError('opts', 'an object', opts);
+  const hwm = opts.highWaterMark ?? 1000;
+  if (typeof hwm !== 'number') throw typeError('opts.highWaterMark', 'a number', hwm);
+  if (!Number.isInteger(hwm) || hwm < 1) throw new RangeError(`opts.highWaterMark must be an integer >= 1, got ${hwm}`);
+  const c = conns.get(conn);
+  if (c === undefined || c.closing) throw new RangeError(`conn: unknown or closed connection handle ${conn}`);
+  const streams = (c.streams ??= new Set());
+  const handler = (m: MqttMessage): void => {
+    if (topicMatches(filter, m.topic)) stream.push({ ...m, bytes: Buffer.from(m.bytes) });
+  };
+  const stream = new MessageStream<MqttMessage>(hwm, deliveryHold, () => {
+    streams.delete(stream);
+    if (c.handlers[MESSAGE] === handler) c.handlers[MESSAGE] = undefined;
+  });
+  streams.add(stream);
+  c.handlers[MESSAGE] = handler as AnyHandler;
+  return stream;
+}
+
 // ---- reconnect, status ---------------------------------------------------
 
 /** Reconnect after unexpected disconnects (off by default). */
@@ -842,5 +887,6 @@ const mqtt = {
   liveConnections,
   limits,
   coreVersion,
+  messages,
 };
 export default mqtt;
