@@ -339,3 +339,29 @@ test.serial('servers: the first is down, the client connects to the next one (op
   t.true(client.connected);
   await client.endAsync();
 });
+
+test.serial('fake timers (sinon, jest) installed and uninstalled while the client runs do not stop its events', async (t) => {
+  if (!broker) return t.pass('mosquitto not installed');
+  // MQTT.js's keepalive tests (sinon.useFakeTimers) found this: events are
+  // dispatched from a setImmediate, and one scheduled on a fake clock that is
+  // then uninstalled never runs, so no connection in the process got events again.
+  const topic = `fake-timers/${process.pid}`;
+  const client = await connectAsync(`mqtt://127.0.0.1:${broker.port}`, { reconnectPeriod: 0 });
+  const got: string[] = [];
+  client.on('message', (_t, p) => got.push(p.toString()));
+  await client.subscribeAsync(topic, { qos: 1 });
+  const realSetImmediate = globalThis.setImmediate;
+  // A fake clock that is never ticked: what it is given never runs.
+  globalThis.setImmediate = (() => ({})) as unknown as typeof setImmediate;
+  try {
+    client.publish(topic, 'during', { qos: 1 });
+    await sleep(300); // the message comes back while the fake is installed
+  } finally {
+    globalThis.setImmediate = realSetImmediate;
+  }
+  await waitFor('the message published while the fake was installed', () => got.includes('during'), { detail: () => got.join(',') });
+  await client.publishAsync(topic, 'after', { qos: 1 });
+  await waitFor('the message published after', () => got.includes('after'), { detail: () => got.join(',') });
+  t.deepEqual(got, ['during', 'after']);
+  await client.endAsync();
+});
