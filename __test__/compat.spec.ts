@@ -215,12 +215,13 @@ test.serial('connection refused: an error event, then close; with reconnectPerio
   await gone.stop();
   const client: MqttClient = connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 });
   const events: string[] = [];
-  client.on('error', (e) => events.push(`error ${e.message.length > 0}`));
+  client.on('error', (e: Error & { code?: unknown }) => events.push(`error ${e.message.length > 0} ${String(e.code)}`));
   client.on('close', () => events.push('close'));
   client.on('reconnect', () => events.push('reconnect'));
   await waitFor('close', () => events.includes('close'));
   await sleep(300);
-  t.deepEqual(events, ['error true', 'close']);
+  // code as MQTT.js's (Node's socket error): MQTT.js's test "should emit error event if the socket refuses the connection"
+  t.deepEqual(events, ['error true ECONNREFUSED', 'close']);
   t.false(client.connected);
   t.false(client.reconnecting);
   await client.endAsync();
@@ -364,4 +365,31 @@ test.serial('fake timers (sinon, jest) installed and uninstalled while the clien
   await waitFor('the message published after', () => got.includes('after'), { detail: () => got.join(',') });
   t.deepEqual(got, ['during', 'after']);
   await client.endAsync();
+});
+
+test.serial('a CONNACK refusal is an error event whose code is the return code, as MQTT.js\'s', async (t) => {
+  const closed = await startMosquitto({ allowAnonymous: false });
+  if (!closed) return t.pass('mosquitto not installed');
+  t.teardown(() => closed.stop());
+  const client = connect(`mqtt://127.0.0.1:${closed.port}`, { reconnectPeriod: 0 });
+  const err = await new Promise<Error & { code?: unknown }>((resolve) => client.once('error', resolve));
+  t.is(err.code, 5, err.message); // not authorized
+  await client.endAsync();
+});
+
+test.serial('subscribe([]) is an error (MQTT.js: Invalid topic empty_topic_list); requests end() abandons fail only through their callbacks', async (t) => {
+  if (!broker) return t.pass('mosquitto not installed');
+  const client = await connectAsync(`mqtt://127.0.0.1:${broker.port}`);
+  const errors: Error[] = [];
+  client.on('error', (e) => errors.push(e));
+  await t.throwsAsync(client.subscribeAsync([]), { message: 'Invalid topic empty_topic_list' });
+  // MQTT.js's test "should send an unsubscribe packet": requests without a
+  // callback, then end() at once. Their callbacks would get "Connection
+  // closed"; without one, MQTT.js says nothing, and neither does compat.
+  client.subscribe(`abandoned/${process.pid}`, { qos: 1 });
+  client.unsubscribe(`abandoned/${process.pid}`);
+  client.publish(`abandoned/${process.pid}`, 'x', { qos: 1 });
+  await client.endAsync(true);
+  await sleep(100);
+  t.deepEqual(errors.map((e) => e.message), []);
 });
