@@ -393,3 +393,7 @@ test.serial('subscribe([]) is an error (MQTT.js: Invalid topic empty_topic_list)
   await sleep(100);
   t.deepEqual(errors.map((e) => e.message), []);
 });
+
+test('clean: false without a clientId throws, as MQTT.js does (a session under a random id could never be resumed)', (t) => {
+  t.throws(() => connect('mqtt://127.0.0.1:1', { clean: false, reconnectPeriod: 0 }), { message: 'Missing clientId for unclean clients' });
+});

@@ -355,6 +355,8 @@ export class MqttClient extends EventEmitter {
     const o: IClientOptions = { ...options };
     this.target = target(url, o);
     if (o.clientId !== undefined && typeof o.clientId !== 'string') throw typeError('options.clientId', 'a string', o.clientId);
+    // As MQTT.js: a session kept under a random id could never be resumed.
+    if (o.clean === false && !o.clientId) throw new Error('Missing clientId for unclean clients');
     this.clientId = o.clientId || randomClientId();
     const period = o.reconnectPeriod ?? 1000;
     if (typeof period !== 'number' || !(period >= 0) || period / 1000 > 4294967) {
