@@ -397,3 +397,20 @@ test.serial('subscribe([]) is an error (MQTT.js: Invalid topic empty_topic_list)
 test('clean: false without a clientId throws, as MQTT.js does (a session under a random id could never be resumed)', (t) => {
   t.throws(() => connect('mqtt://127.0.0.1:1', { clean: false, reconnectPeriod: 0 }), { message: 'Missing clientId for unclean clients' });
 });
+
+test.serial('an error event without a listener does not throw: connect() adds a no-op one, as MQTT.js\'s connect() does', async (t) => {
+  const gone = await startMosquitto();
+  if (!gone) return t.pass('mosquitto not installed');
+  const port = gone.port;
+  await gone.stop();
+  const uncaught: unknown[] = [];
+  const onUncaught = (e: unknown) => uncaught.push(e);
+  process.on('uncaughtException', onUncaught);
+  t.teardown(() => process.off('uncaughtException', onUncaught));
+  const client = connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 });
+  await new Promise((resolve) => client.once('close', resolve));
+  await sleep(100);
+  t.deepEqual(uncaught, []);
+  t.is(client.listenerCount('error'), 1);
+  await client.endAsync();
+});

@@ -868,7 +868,11 @@ export function connect(url?: string | IClientOptions, options?: IClientOptions)
   }
   if (url !== undefined && typeof url !== 'string') throw typeError('url', 'a string', url);
   if (options !== undefined && !isObject(options)) throw typeError('options', 'an object', options);
-  return new MqttClient(url, options ?? {});
+  const client = new MqttClient(url, options ?? {});
+  // As MQTT.js's connect() (4.x and 5.x): an `error` event without a listener
+  // of the program's does not throw; the client goes on (reconnects).
+  client.on('error', () => {});
+  return client;
 }
 
 /** connect() that resolves on `connect` and rejects on the first `error`. */
