@@ -414,3 +414,14 @@ test.serial('an error event without a listener does not throw: connect() adds a 
   t.is(client.listenerCount('error'), 1);
   await client.endAsync();
 });
+
+test.serial('end() without force waits for the SUBACK and UNSUBACK of requests in flight, as MQTT.js does', async (t) => {
+  if (!broker) return t.pass('mosquitto not installed');
+  // MQTT.js's test "should delay ending up until all inflight messages are delivered".
+  const client = await connectAsync(`mqtt://127.0.0.1:${broker.port}`);
+  const done: string[] = [];
+  client.subscribe(`end-wait/${process.pid}`, { qos: 1 }, (err) => done.push(`subscribe ${err === null}`));
+  client.unsubscribe(`end-wait/other/${process.pid}`, (err) => done.push(`unsubscribe ${err === undefined}`));
+  await client.endAsync();
+  t.deepEqual(done, ['subscribe true', 'unsubscribe true']);
+});

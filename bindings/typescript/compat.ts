@@ -504,10 +504,12 @@ export class MqttClient extends EventEmitter {
     const [p] = this.pendingSubs.splice(i, 1);
     p.req.granted[p.index] = { topic, qos };
     if (ok) this.subscriptions.set(topic, p.qos);
-    if (--p.req.remaining > 0) return;
-    const refused = p.req.granted.filter((g) => g.qos === 128).map((g) => g.topic);
-    const err = refused.length > 0 ? new Error(`Subscribe error: the broker refused ${refused.join(', ')}`) : null;
-    p.req.cb?.(err, p.req.granted);
+    if (--p.req.remaining === 0) {
+      const refused = p.req.granted.filter((g) => g.qos === 128).map((g) => g.topic);
+      const err = refused.length > 0 ? new Error(`Subscribe error: the broker refused ${refused.join(', ')}`) : null;
+      p.req.cb?.(err, p.req.granted);
+    }
+    this.maybeClose();
   }
 
   private onUnsubscribed(topic: string, packetId: number): void {
@@ -515,6 +517,7 @@ export class MqttClient extends EventEmitter {
     if (i < 0) return;
     const [p] = this.pendingUnsubs.splice(i, 1);
     if (--p.req.remaining === 0) p.req.cb?.(undefined, { cmd: 'unsuback', messageId: packetId });
+    this.maybeClose();
   }
 
   // ---- publish -----------------------------------------------------------
@@ -796,7 +799,9 @@ export class MqttClient extends EventEmitter {
   /** For end() without force: closes once nothing waits and nothing is unacknowledged, or the link is gone. */
   private maybeClose(): void {
     if (!this.disconnecting || this.closing) return;
-    if (this.connected && (this.waiting.length > 0 || this.unacked.size > 0)) return;
+    // As MQTT.js: subscribe/unsubscribe requests in flight are answered first, too.
+    const inFlight = this.unacked.size > 0 || this.pendingSubs.length > 0 || this.pendingUnsubs.length > 0;
+    if (this.connected && (this.waiting.length > 0 || inFlight)) return;
     this.dropWaiting(new Error('Connection closed: end() before the message was queued'));
     this.close();
   }
