@@ -9,14 +9,17 @@
 // going down, and lists what fails.
 
 import test from 'ava';
-import { runMqttjsTests, prepare, MQTTJS_VERSION, SELECTION } from '../scripts/mqttjs-tests';
+import { runMqttjsTests, fetchTarball, MQTTJS_VERSION, SELECTION } from '../scripts/mqttjs-tests';
 
-/** Passing tests when this was recorded (docs/mqttjs-tests.md); raise it when more pass. */
-const PASSING_FLOOR = 79;
+/**
+ * Passing tests when this was recorded (docs/mqttjs-tests.md): 79 in 9 runs
+ * of 10, 78 in one (a timing-sensitive test); raise it when more pass.
+ */
+const PASSING_FLOOR = 78;
 
 test('MQTT.js 4.3.7 client tests against compat: at least as many pass as recorded', async (t) => {
   try {
-    await prepare();
+    await fetchTarball();
   } catch (err) {
     // No network and no cached copy: nothing to run (as the mosquitto tests do without mosquitto).
     t.log(`MQTT.js ${MQTTJS_VERSION}'s tests are not available: ${String(err)}`);

@@ -1,12 +1,14 @@
 // Runs a selection of MQTT.js's own client tests against mqtt-rs-client/compat.
 //
 // MQTT.js's tests are not in the npm tarball and GitHub may be out of reach,
-// so they come from Debian's source pool (MQTT.js 4.3.7, the last 4.x, the
-// release whose 3.1.1 behaviour compat follows). At test time this script:
+// so they come from Debian's source pool (MQTT.js 4.3.7, the version Debian
+// packages, with its test/ directory). At test time this script:
 //   1. downloads the tarball into a cache outside git (os.tmpdir()/mqttjs-4.3.7/),
 //      reusing it when present, and checks its pinned sha256;
 //   2. extracts only test/ and lib/store.js (MQTT.js's in-memory Store, which
-//      test/abstract_client.js requires for its store options);
+//      test/abstract_client.js requires for its store options) into a fresh
+//      directory for this run (removed after it), so that two checkouts never
+//      share a shim;
 //   3. writes a shim: MQTT.js-4.3.7/index.js, which `require('..')` and
 //      `require('../')` in test/ resolve to, and lib/connect/index.js, both
 //      re-exporting this repository's dist/typescript/compat.js;
@@ -15,6 +17,8 @@
 //      chai, sinon, mqtt-connection, ...) and collects the results as JSON.
 //
 // Nothing of MQTT.js is committed. `npm run build` must have built dist/.
+// MQTT.js's tests listen on fixed ports (test/helpers/port_list.js, 9876 and
+// up): one run at a time per machine.
 //
 //   node --import=tsx scripts/mqttjs-tests.ts [--timeout ms] [--grep re] [--list]
 
@@ -189,8 +193,8 @@ runner.on('fail', (t, err) => {
 process.on('exit', save)
 `;
 
-/** Downloads (or reuses) and checks the tarball, extracts test/ and writes the shim; returns MQTT.js's top directory. */
-export async function prepare(): Promise<string> {
+/** Downloads (or reuses) and checks the tarball; returns its path. */
+export async function fetchTarball(): Promise<string> {
   const dir = cacheDir();
   const tarball = path.join(dir, `node-mqtt_${MQTTJS_VERSION}.orig.tar.gz`);
   if (!fs.existsSync(tarball) || sha256(tarball) !== TARBALL_SHA256) {
@@ -202,17 +206,25 @@ export async function prepare(): Promise<string> {
       throw new Error(`${TARBALL_URL}: sha256 ${got}, expected ${TARBALL_SHA256}`);
     }
   }
-  const top = path.join(dir, TOP);
-  if (!fs.existsSync(path.join(top, 'test', 'abstract_client.js'))) {
-    execFileSync('tar', ['-xzf', tarball, '-C', dir, `${TOP}/test`, `${TOP}/lib/store.js`]);
-  }
+  return tarball;
+}
+
+/**
+ * Extracts test/ (and lib/store.js) into a fresh directory and writes the
+ * shim and the runner there; returns that directory (the caller removes it).
+ */
+export async function prepare(): Promise<string> {
+  const tarball = await fetchTarball();
   const compat = path.join(REPO, 'dist', 'typescript', 'compat.js');
   if (!fs.existsSync(compat)) throw new Error(`${compat} is missing: run npm run build first`);
+  const work = fs.mkdtempSync(path.join(cacheDir(), 'run-'));
+  execFileSync('tar', ['-xzf', tarball, '-C', work, `${TOP}/test`, `${TOP}/lib/store.js`]);
+  const top = path.join(work, TOP);
   fs.writeFileSync(path.join(top, 'index.js'), SHIM(compat));
   fs.mkdirSync(path.join(top, 'lib', 'connect'), { recursive: true });
   fs.writeFileSync(path.join(top, 'lib', 'connect', 'index.js'), SHIM(compat));
-  fs.writeFileSync(path.join(dir, 'run-mocha.js'), RUNNER);
-  return top;
+  fs.writeFileSync(path.join(work, 'run-mocha.js'), RUNNER);
+  return work;
 }
 
 export interface RunOptions {
@@ -226,28 +238,30 @@ export interface RunOptions {
 
 /** Runs the selection against the compat layer and returns mocha's results. */
 export async function runMqttjsTests(opts: RunOptions = {}): Promise<SuiteResult> {
-  const top = await prepare();
-  const dir = path.dirname(top);
-  const out = path.join(dir, `result-${process.pid}-${Date.now()}.json`);
-  const files = (opts.files ?? SELECTION).map((f) => path.join(top, f));
-  const nodeModules = path.join(REPO, 'node_modules');
-  const child = spawn(
-    process.execPath,
-    [path.join(dir, 'run-mocha.js'), out, String(opts.timeoutMs ?? 2000), opts.grep ?? '', ...files],
-    {
-      cwd: top,
-      env: { ...process.env, NODE_PATH: nodeModules, NODE_OPTIONS: '' },
-      stdio: ['ignore', opts.output ?? 'ignore', opts.output ?? 'ignore'],
-    },
-  );
-  await new Promise<void>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', () => resolve());
-  });
-  if (!fs.existsSync(out)) throw new Error('mocha wrote no results');
-  const res = JSON.parse(fs.readFileSync(out, 'utf8')) as SuiteResult;
-  fs.rmSync(out, { force: true });
-  return res;
+  const work = await prepare();
+  try {
+    const top = path.join(work, TOP);
+    const out = path.join(work, 'result.json');
+    const files = (opts.files ?? SELECTION).map((f) => path.join(top, f));
+    const nodeModules = path.join(REPO, 'node_modules');
+    const child = spawn(
+      process.execPath,
+      [path.join(work, 'run-mocha.js'), out, String(opts.timeoutMs ?? 2000), opts.grep ?? '', ...files],
+      {
+        cwd: top,
+        env: { ...process.env, NODE_PATH: nodeModules, NODE_OPTIONS: '' },
+        stdio: ['ignore', opts.output ?? 'ignore', opts.output ?? 'ignore'],
+      },
+    );
+    await new Promise<void>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', () => resolve());
+    });
+    if (!fs.existsSync(out)) throw new Error('mocha wrote no results');
+    return JSON.parse(fs.readFileSync(out, 'utf8')) as SuiteResult;
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
 }
 
 async function main(): Promise<void> {
