@@ -215,12 +215,13 @@ test.serial('connection refused: an error event, then close; with reconnectPerio
   await gone.stop();
   const client: MqttClient = connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 });
   const events: string[] = [];
-  client.on('error', (e) => events.push(`error ${e.message.length > 0}`));
+  client.on('error', (e: Error & { code?: unknown }) => events.push(`error ${e.message.length > 0} ${String(e.code)}`));
   client.on('close', () => events.push('close'));
   client.on('reconnect', () => events.push('reconnect'));
   await waitFor('close', () => events.includes('close'));
   await sleep(300);
-  t.deepEqual(events, ['error true', 'close']);
+  // code as MQTT.js's (Node's socket error): MQTT.js's test "should emit error event if the socket refuses the connection"
+  t.deepEqual(events, ['error true ECONNREFUSED', 'close']);
   t.false(client.connected);
   t.false(client.reconnecting);
   await client.endAsync();
@@ -338,4 +339,89 @@ test.serial('servers: the first is down, the client connects to the next one (op
   await new Promise((resolve) => client.once('connect', resolve));
   t.true(client.connected);
   await client.endAsync();
+});
+
+test.serial('fake timers (sinon, jest) installed and uninstalled while the client runs do not stop its events', async (t) => {
+  if (!broker) return t.pass('mosquitto not installed');
+  // MQTT.js's keepalive tests (sinon.useFakeTimers) found this: events are
+  // dispatched from a setImmediate, and one scheduled on a fake clock that is
+  // then uninstalled never runs, so no connection in the process got events again.
+  const topic = `fake-timers/${process.pid}`;
+  const client = await connectAsync(`mqtt://127.0.0.1:${broker.port}`, { reconnectPeriod: 0 });
+  const got: string[] = [];
+  client.on('message', (_t, p) => got.push(p.toString()));
+  await client.subscribeAsync(topic, { qos: 1 });
+  const realSetImmediate = globalThis.setImmediate;
+  // A fake clock that is never ticked: what it is given never runs.
+  globalThis.setImmediate = (() => ({})) as unknown as typeof setImmediate;
+  try {
+    client.publish(topic, 'during', { qos: 1 });
+    await sleep(300); // the message comes back while the fake is installed
+  } finally {
+    globalThis.setImmediate = realSetImmediate;
+  }
+  await waitFor('the message published while the fake was installed', () => got.includes('during'), { detail: () => got.join(',') });
+  await client.publishAsync(topic, 'after', { qos: 1 });
+  await waitFor('the message published after', () => got.includes('after'), { detail: () => got.join(',') });
+  t.deepEqual(got, ['during', 'after']);
+  await client.endAsync();
+});
+
+test.serial('a CONNACK refusal is an error event whose code is the return code, as MQTT.js\'s', async (t) => {
+  const closed = await startMosquitto({ allowAnonymous: false });
+  if (!closed) return t.pass('mosquitto not installed');
+  t.teardown(() => closed.stop());
+  const client = connect(`mqtt://127.0.0.1:${closed.port}`, { reconnectPeriod: 0 });
+  const err = await new Promise<Error & { code?: unknown }>((resolve) => client.once('error', resolve));
+  t.is(err.code, 5, err.message); // not authorized
+  await client.endAsync();
+});
+
+test.serial('subscribe([]) is an error (MQTT.js: Invalid topic empty_topic_list); requests end() abandons fail only through their callbacks', async (t) => {
+  if (!broker) return t.pass('mosquitto not installed');
+  const client = await connectAsync(`mqtt://127.0.0.1:${broker.port}`);
+  const errors: Error[] = [];
+  client.on('error', (e) => errors.push(e));
+  await t.throwsAsync(client.subscribeAsync([]), { message: 'Invalid topic empty_topic_list' });
+  // MQTT.js's test "should send an unsubscribe packet": requests without a
+  // callback, then end() at once. Their callbacks would get "Connection
+  // closed"; without one, MQTT.js says nothing, and neither does compat.
+  client.subscribe(`abandoned/${process.pid}`, { qos: 1 });
+  client.unsubscribe(`abandoned/${process.pid}`);
+  client.publish(`abandoned/${process.pid}`, 'x', { qos: 1 });
+  await client.endAsync(true);
+  await sleep(100);
+  t.deepEqual(errors.map((e) => e.message), []);
+});
+
+test('clean: false without a clientId throws, as MQTT.js does (a session under a random id could never be resumed)', (t) => {
+  t.throws(() => connect('mqtt://127.0.0.1:1', { clean: false, reconnectPeriod: 0 }), { message: 'Missing clientId for unclean clients' });
+});
+
+test.serial('an error event without a listener does not throw: connect() adds a no-op one, as MQTT.js\'s connect() does', async (t) => {
+  const gone = await startMosquitto();
+  if (!gone) return t.pass('mosquitto not installed');
+  const port = gone.port;
+  await gone.stop();
+  const uncaught: unknown[] = [];
+  const onUncaught = (e: unknown) => uncaught.push(e);
+  process.on('uncaughtException', onUncaught);
+  t.teardown(() => process.off('uncaughtException', onUncaught));
+  const client = connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 });
+  await new Promise((resolve) => client.once('close', resolve));
+  await sleep(100);
+  t.deepEqual(uncaught, []);
+  t.is(client.listenerCount('error'), 1);
+  await client.endAsync();
+});
+
+test.serial('end() without force waits for the SUBACK and UNSUBACK of requests in flight, as MQTT.js does', async (t) => {
+  if (!broker) return t.pass('mosquitto not installed');
+  // MQTT.js's test "should delay ending up until all inflight messages are delivered".
+  const client = await connectAsync(`mqtt://127.0.0.1:${broker.port}`);
+  const done: string[] = [];
+  client.subscribe(`end-wait/${process.pid}`, { qos: 1 }, (err) => done.push(`subscribe ${err === null}`));
+  client.unsubscribe(`end-wait/other/${process.pid}`, (err) => done.push(`unsubscribe ${err === undefined}`));
+  await client.endAsync();
+  t.deepEqual(done, ['subscribe true', 'unsubscribe true']);
 });

@@ -133,6 +133,23 @@ const NO_ROOM = /try again later|packet identifiers are in use/;
 /** Causes of `disconnected` that MQTT.js reports as an `error` too (socket and TLS errors, CONNACK refusal). */
 const ERROR_CAUSES = new Set<MqttDisconnected['cause']>(['connect-failed', 'connect-timeout', 'refused', 'tls']);
 
+/**
+ * The `error` event for a failed connect, with MQTT.js's `code` where the
+ * reason tells it: the CONNACK return code (a number) for a refusal, or
+ * Node's ECONNREFUSED / ENOTFOUND for a TCP connect that failed so.
+ */
+function linkError(e: MqttDisconnected): Error & { code?: number | string } {
+  const err: Error & { code?: number | string } = new Error(e.reason);
+  if (e.cause === 'refused') {
+    const rc = /\((\d+)\)/.exec(e.reason);
+    if (rc) err.code = Number(rc[1]);
+  } else if (e.cause === 'connect-failed') {
+    if (/connection refused/i.test(e.reason)) err.code = 'ECONNREFUSED';
+    else if (/cannot resolve/i.test(e.reason)) err.code = 'ENOTFOUND';
+  }
+  return err;
+}
+
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
@@ -338,6 +355,8 @@ export class MqttClient extends EventEmitter {
     const o: IClientOptions = { ...options };
     this.target = target(url, o);
     if (o.clientId !== undefined && typeof o.clientId !== 'string') throw typeError('options.clientId', 'a string', o.clientId);
+    // As MQTT.js: a session kept under a random id could never be resumed.
+    if (o.clean === false && !o.clientId) throw new Error('Missing clientId for unclean clients');
     this.clientId = o.clientId || randomClientId();
     const period = o.reconnectPeriod ?? 1000;
     if (typeof period !== 'number' || !(period >= 0) || period / 1000 > 4294967) {
@@ -436,7 +455,7 @@ export class MqttClient extends EventEmitter {
     }
     // Requests not yet answered are not answered on a new link (MQTT.js fails them too).
     this.failRequests(new Error(`Connection closed: ${e.reason}`));
-    if (ERROR_CAUSES.has(e.cause)) this.emit('error', new Error(e.reason));
+    if (ERROR_CAUSES.has(e.cause)) this.emit('error', linkError(e));
     // MQTT.js's order: `offline` (first loss only), then `close`, then a `reconnect` per attempt.
     const reconnect = (this.options.reconnectPeriod as number) > 0;
     if (reconnect && !this.reconnecting) {
@@ -485,10 +504,12 @@ export class MqttClient extends EventEmitter {
     const [p] = this.pendingSubs.splice(i, 1);
     p.req.granted[p.index] = { topic, qos };
     if (ok) this.subscriptions.set(topic, p.qos);
-    if (--p.req.remaining > 0) return;
-    const refused = p.req.granted.filter((g) => g.qos === 128).map((g) => g.topic);
-    const err = refused.length > 0 ? new Error(`Subscribe error: the broker refused ${refused.join(', ')}`) : null;
-    p.req.cb?.(err, p.req.granted);
+    if (--p.req.remaining === 0) {
+      const refused = p.req.granted.filter((g) => g.qos === 128).map((g) => g.topic);
+      const err = refused.length > 0 ? new Error(`Subscribe error: the broker refused ${refused.join(', ')}`) : null;
+      p.req.cb?.(err, p.req.granted);
+    }
+    this.maybeClose();
   }
 
   private onUnsubscribed(topic: string, packetId: number): void {
@@ -496,6 +517,7 @@ export class MqttClient extends EventEmitter {
     if (i < 0) return;
     const [p] = this.pendingUnsubs.splice(i, 1);
     if (--p.req.remaining === 0) p.req.cb?.(undefined, { cmd: 'unsuback', messageId: packetId });
+    this.maybeClose();
   }
 
   // ---- publish -----------------------------------------------------------
@@ -576,6 +598,16 @@ export class MqttClient extends EventEmitter {
     this.maybeClose();
   }
 
+  /**
+   * A call that end() or a lost connection leaves unanswered: the error goes
+   * to its callback, and without one nowhere (MQTT.js's callbacks default to
+   * no-ops there), so `client.subscribe(t); client.end()` cannot become an
+   * unhandled `error` event.
+   */
+  private abandon(cb: ((err: Error) => void) | undefined, err: Error): void {
+    if (cb !== undefined) process.nextTick(cb, err);
+  }
+
   /** An error for a call: to its callback, else as an `error` event. */
   private fail(cb: ((err: Error) => void) | undefined, err: Error): void {
     process.nextTick(() => (cb !== undefined ? cb(err) : this.emit('error', err)));
@@ -621,11 +653,12 @@ export class MqttClient extends EventEmitter {
         return this;
       }
     }
-    const req: SubRequest = { granted: [], remaining: wanted.length, cb: callback };
     if (wanted.length === 0) {
-      if (callback !== undefined) process.nextTick(callback, null, []);
+      // MQTT.js's validation: a SUBSCRIBE needs at least one filter.
+      this.fail(callback, new Error('Invalid topic empty_topic_list'));
       return this;
     }
+    const req: SubRequest = { granted: [], remaining: wanted.length, cb: callback };
     for (let i = 0; i < wanted.length; i++) {
       const w = wanted[i];
       if (this.conn < 0 || mqtt.subscribe(this.conn, w.topic, w.qos) < 0) {
@@ -766,7 +799,9 @@ export class MqttClient extends EventEmitter {
   /** For end() without force: closes once nothing waits and nothing is unacknowledged, or the link is gone. */
   private maybeClose(): void {
     if (!this.disconnecting || this.closing) return;
-    if (this.connected && (this.waiting.length > 0 || this.unacked.size > 0)) return;
+    // As MQTT.js: subscribe/unsubscribe requests in flight are answered first, too.
+    const inFlight = this.unacked.size > 0 || this.pendingSubs.length > 0 || this.pendingUnsubs.length > 0;
+    if (this.connected && (this.waiting.length > 0 || inFlight)) return;
     this.dropWaiting(new Error('Connection closed: end() before the message was queued'));
     this.close();
   }
@@ -801,7 +836,7 @@ export class MqttClient extends EventEmitter {
     }
     this.failRequests(err);
     this.dropWaiting(err);
-    for (const p of this.unacked.values()) this.fail(p.p.cb, err);
+    for (const p of this.unacked.values()) this.abandon(p.p.cb, err);
     this.unacked.clear();
   }
 
@@ -810,15 +845,15 @@ export class MqttClient extends EventEmitter {
     const unsubs = new Set(this.pendingUnsubs.map((p) => p.req));
     this.pendingSubs = [];
     this.pendingUnsubs = [];
-    for (const r of subs) this.fail(r.cb, err);
-    for (const r of unsubs) this.fail(r.cb, err);
+    for (const r of subs) this.abandon(r.cb, err);
+    for (const r of unsubs) this.abandon(r.cb, err);
   }
 
   private dropWaiting(err: Error): void {
     const dropped = this.waiting;
     this.waiting = [];
     this.waitingBytes = 0;
-    for (const p of dropped) this.fail(p.cb, err);
+    for (const p of dropped) this.abandon(p.cb, err);
   }
 }
 
@@ -838,7 +873,11 @@ export function connect(url?: string | IClientOptions, options?: IClientOptions)
   }
   if (url !== undefined && typeof url !== 'string') throw typeError('url', 'a string', url);
   if (options !== undefined && !isObject(options)) throw typeError('options', 'an object', options);
-  return new MqttClient(url, options ?? {});
+  const client = new MqttClient(url, options ?? {});
+  // As MQTT.js's connect() (4.x and 5.x): an `error` event without a listener
+  // of the program's does not throw; the client goes on (reconnects).
+  client.on('error', () => {});
+  return client;
 }
 
 /** connect() that resolves on `connect` and rejects on the first `error`. */

@@ -23,6 +23,7 @@
 // reaches process.on('uncaughtException') like an exception thrown from an
 // EventEmitter listener.
 
+import { setImmediate as setImmediateReal } from 'node:timers';
 import { types } from 'node:util';
 import native = require('../../index.js');
 import { MessageStream, badFilter, topicMatches } from './message-stream.js';
@@ -251,10 +252,13 @@ const DISPATCH_BUDGET_MS = 4;
 let current: Buffer | null = null;
 let currentAt = 0;
 let pullScheduled = false;
+// node:timers' setImmediate, not the global: fake timers (sinon, jest) replace
+// the global one, and a pull scheduled on a fake clock that is then
+// uninstalled never runs, which would stop every connection's events for good.
 function schedulePull(): void {
   if (!pullScheduled) {
     pullScheduled = true;
-    setImmediate(pull);
+    setImmediateReal(pull);
   }
 }
 
