@@ -125,21 +125,18 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
     }
 }
 
+/// One QoS 0 PUBLISH, encoded.
+fn qos0_publish(topic: &str, payload: &[u8]) -> Vec<u8> {
+    let mut one = Vec::new();
+    let publish = Publish { dup: false, qos: QoS::AtMostOnce, retain: false, topic, packet_id: None, payload };
+    encode(&Packet::Publish(publish), &mut one);
+    one
+}
+
 /// n QoS 0 PUBLISHes of 64 bytes, pre-encoded in blocks.
 fn send_source(w: &mut impl Write, topic: &str, n: usize) -> std::io::Result<()> {
     let payload = [b'x'; 64];
-    let mut one = Vec::new();
-    encode(
-        &Packet::Publish(Publish {
-            dup: false,
-            qos: QoS::AtMostOnce,
-            retain: false,
-            topic,
-            packet_id: None,
-            payload: &payload,
-        }),
-        &mut one,
-    );
+    let one = qos0_publish(topic, &payload);
     let block: Vec<u8> = one.iter().copied().cycle().take(one.len() * 1024).collect();
     let mut left = n;
     while left > 0 {
@@ -158,18 +155,7 @@ fn flood(stream: &mut TcpStream, topic: &str, spec: &str) -> std::io::Result<()>
         return Ok(());
     };
     let payload = vec![b'x'; size as usize];
-    let mut one = Vec::new();
-    encode(
-        &Packet::Publish(Publish {
-            dup: false,
-            qos: QoS::AtMostOnce,
-            retain: false,
-            topic,
-            packet_id: None,
-            payload: &payload,
-        }),
-        &mut one,
-    );
+    let one = qos0_publish(topic, &payload);
     // Blocks of about 256 KiB, whole packets only.
     let block = one.repeat(((256usize << 10) / one.len()).max(1));
     let start = Instant::now();

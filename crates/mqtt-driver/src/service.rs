@@ -22,6 +22,20 @@ fn has_link(state: State) -> bool {
     matches!(state, State::Connecting | State::Connected | State::Disconnecting)
 }
 
+/// Writes `bytes` as far as the socket takes them now (before a close):
+/// how many went.
+fn write_now(l: &mut impl Write, bytes: &[u8]) -> usize {
+    let mut done = 0;
+    while done < bytes.len() {
+        match l.write(&bytes[done..]) {
+            Ok(n) if n > 0 => done += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            _ => break,
+        }
+    }
+    done
+}
+
 /// Reads per service before the other connections get their turn.
 const READS_PER_TURN: usize = 16;
 
@@ -223,13 +237,7 @@ impl IoConn {
         if self.connecting {
             return;
         }
-        while self.staged_start < self.staged_end {
-            match l.write(&self.staged[self.staged_start..self.staged_end]) {
-                Ok(n) if n > 0 => self.staged_start += n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                _ => break,
-            }
-        }
+        self.staged_start += write_now(l, &self.staged[self.staged_start..self.staged_end]);
         // What the link itself still holds (TLS records).
         let _ = l.flush();
     }
@@ -373,13 +381,10 @@ impl IoConn {
         let mut c = self.conn.lock();
         loop {
             let bytes = c.client.parting_bytes();
-            if bytes.is_empty() {
+            let (len, n) = (bytes.len(), write_now(l, bytes));
+            c.client.advance_parting(n);
+            if n == 0 || n < len {
                 break;
-            }
-            match l.write(bytes) {
-                Ok(n) if n > 0 => c.client.advance_parting(n),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                _ => break,
             }
         }
     }
